@@ -1,0 +1,252 @@
+"""The command line: a thin face over ``desktop.core``.
+
+Every subcommand takes ``--json`` (one JSON object on stdout; human text and progress on
+stderr), exits 0 on success, 1 on a user error with a one-line message, 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from desktop import __version__, offline
+from desktop.config import Settings, home
+from desktop.core.errors import GroundedError
+
+
+def _emit(data: dict[str, Any], as_json: bool, human: Callable[[], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, default=str))
+    else:
+        human()
+
+
+def _err(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def _open_store():
+    from desktop.core.store import Store
+
+    return Store.open(home().database)
+
+
+def _fmt_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "--"
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class _ProgressLine:
+    """Progress on stderr: one rewritten line on a terminal, a line a second otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
+    def show(self, p, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < (0.1 if self.tty else 1.0):
+            return
+        self.last = now
+        current = Path(p.current).name if p.current else ""
+        line = (f"indexing {p.files_done}/{p.files_total} files · {p.chunks_done} chunks · "
+                f"{p.chunks_per_s:.1f} chunks/s · ETA {_fmt_eta(p.eta_s)} · {current}")
+        if self.tty:
+            width = 120
+            sys.stderr.write("\r" + line[:width].ljust(width))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def _drive(gen: Generator, on_progress: Callable[[Any], None]):
+    """Run a progress generator to its return value."""
+    try:
+        while True:
+            on_progress(next(gen))
+    except StopIteration as stop:
+        return stop.value
+
+
+class _CancelOnInterrupt:
+    """Ctrl-C sets the token (the job stops cleanly); a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.token = threading.Event()
+
+    def __enter__(self) -> threading.Event:
+        self._old = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):
+            if self.token.is_set():
+                raise KeyboardInterrupt
+            self.token.set()
+            _err("\nstopping after the current batch… (Ctrl-C again to abort)")
+
+        signal.signal(signal.SIGINT, handler)
+        return self.token
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._old)
+
+
+@click.group(invoke_without_command=True)
+@click.version_option(__version__, prog_name="grounded")
+@click.option("-v", "--verbose", is_flag=True, help="Log details to stderr.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Grounded: private, offline answers from your own files."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(gui)
+
+
+@cli.command()
+def gui() -> None:
+    """Open the window."""
+    from desktop.gui.app import run
+
+    sys.exit(run())
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--collection", "-c", help="Collection to add to (default: 'default').")
+@click.option("--embedder", help="A sentence-transformers model folder ('bundled' for the default); "
+                                 "saved in the settings.")
+@click.option("--reembed", is_flag=True, help="Re-embed everything (needed after an embedder change).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def index(paths: tuple[Path, ...], collection: str | None, embedder: str | None, reembed: bool,
+          as_json: bool) -> None:
+    """Add folders or files to the index, or refresh them (all indexed folders when no PATH)."""
+    from desktop.core.embed import SentenceTransformerEmbedder
+    from desktop.core.index import Indexer
+
+    settings = Settings.load()
+    if embedder is not None:
+        settings = Settings(**{**asdict(settings),
+                               "embedder": "" if embedder == "bundled" else embedder})
+    emb = SentenceTransformerEmbedder(settings.embedder, bf16=settings.embed_bf16)
+    if embedder is not None:
+        settings.save()
+    line = _ProgressLine()
+    with _open_store() as store, _CancelOnInterrupt() as cancel:
+        stored = store.embedder()
+        if stored and stored[0] != emb.model_id and reembed:
+            _err(f"re-embedding every document with {emb.model_id} (was {stored[0]})")
+        indexer = Indexer(store, emb, settings)
+        report = _drive(indexer.run(list(paths), collection, cancel, reembed=reembed),
+                        lambda p: line.show(p) if p.phase == "indexing" else None)
+        line.end()
+    data = asdict(report)
+
+    def human() -> None:
+        for path, reason in report.failed:
+            _err(f"failed:  {path}: {reason}")
+        for path, pages in report.image_only:
+            _err(f"no text: {path}: scanned pages need OCR ({', '.join(map(str, pages)) or 'all'})")
+        for path in report.empty:
+            _err(f"empty:   {path}")
+        state = "cancelled; run again to resume" if report.cancelled else "done"
+        _err(f"{state}: {report.added} added, {report.updated} updated, {report.moved} moved, "
+             f"{report.removed} removed, {report.unchanged} unchanged, "
+             f"{len(report.failed)} failed, {len(report.skipped)} skipped; "
+             f"{report.chunks} chunks in {report.seconds:.1f} s")
+
+    _emit(data, as_json, human)
+    if report.cancelled:
+        sys.exit(130)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def status(as_json: bool) -> None:
+    """Collections, folders, documents, chunks, failed files and why, embedder, database."""
+    from desktop.core.library import summarize
+
+    with _open_store() as store:
+        summary = summarize(store)
+
+    def human() -> None:
+        click.echo(f"database  {summary.database} ({summary.database_bytes / 1048576:.1f} MB)")
+        click.echo(f"embedder  {summary.embedder or '(none yet)'}"
+                   + (f" ({summary.embedder_dim} dims)" if summary.embedder_dim else ""))
+        click.echo(f"total     {summary.documents} documents, {summary.chunks} chunks")
+        for coll in summary.collections:
+            click.echo(f"\n[{coll.name}] {coll.documents} documents, {coll.chunks} chunks")
+            for root in coll.roots:
+                states = ", ".join(f"{n} {s}" for s, n in sorted(root.by_status.items()))
+                click.echo(f"  {root.path}: {root.documents} documents ({states}), "
+                           f"{root.chunks} chunks")
+            for prob in coll.problems:
+                click.echo(f"  {prob.status:<10} {prob.path}: {prob.reason}")
+
+    _emit(summary.to_dict(), as_json, human)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--collection", "-c", help="Forget a whole collection.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def forget(paths: tuple[Path, ...], collection: str | None, as_json: bool) -> None:
+    """Remove indexed folders (or a whole collection) from the index."""
+    if not paths and not collection:
+        raise click.UsageError("name a PATH or --collection")
+    removed_roots, removed_docs = [], 0
+    with _open_store() as store:
+        if collection:
+            coll_id = store.collection_id(collection)
+            if coll_id is None:
+                raise GroundedError(f"no collection named {collection!r}")
+            removed_docs += store.forget_collection(coll_id)
+        for p in paths:
+            target = str(Path(p).expanduser().resolve())
+            matches = [r for r in store.roots() if r[2] == target]
+            if not matches:
+                inside = [r[2] for r in store.roots() if target.startswith(r[2].rstrip("/") + "/")]
+                hint = f" (it is inside the indexed folder {inside[0]})" if inside else ""
+                raise GroundedError(f"{p} is not an indexed folder{hint}")
+            for root_id, _, path in matches:
+                removed_docs += store.forget_root(root_id)
+                removed_roots.append(path)
+    data = {"roots": removed_roots, "collection": collection, "documents": removed_docs}
+    _emit(data, as_json,
+          lambda: _err(f"forgot {removed_docs} documents"
+                       + (f" in {len(removed_roots)} folders" if removed_roots else "")
+                       + (f" and the collection {collection!r}" if collection else "")))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one line and exit code 1."""
+    offline.enforce()
+    try:
+        cli.main(args=argv, prog_name="grounded", standalone_mode=False)
+    except click.exceptions.Abort:
+        _err("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except GroundedError as exc:
+        _err(f"error: {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(130)

@@ -1,0 +1,84 @@
+"""Settings and the folders Grounded keeps them in.
+
+Every path comes from :func:`home`: platformdirs' per-user folders, or one folder named by the
+``GROUNDED_HOME`` environment variable (tests and benchmarks always set it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "Grounded"
+
+
+@dataclass(frozen=True)
+class Dirs:
+    """Where settings, data (the database, adapters) and logs live."""
+
+    config: Path
+    data: Path
+    logs: Path
+
+    @property
+    def settings_file(self) -> Path:
+        return self.config / "settings.json"
+
+    @property
+    def database(self) -> Path:
+        return self.data / "index.sqlite"
+
+
+def home() -> Dirs:
+    """Return the folders for this user, honouring ``GROUNDED_HOME``."""
+    override = os.environ.get("GROUNDED_HOME")
+    if override:
+        root = Path(override).expanduser()
+        return Dirs(config=root / "config", data=root / "data", logs=root / "logs")
+    return Dirs(
+        config=Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),
+        data=Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
+        logs=Path(platformdirs.user_log_dir(APP_NAME, appauthor=False)),
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """User-tunable settings; unknown keys in the file are ignored, missing ones defaulted."""
+
+    #: A sentence-transformers model folder, or "" for the bundled all-MiniLM-L6-v2.
+    embedder: str = ""
+    #: Files larger than this are skipped (and recorded as skipped).
+    max_file_mb: float = 100.0
+    #: Per-file extraction limits: a file that exceeds them is recorded as failed.
+    extract_timeout_s: float = 60.0
+    extract_memory_mb: int = 2048
+    #: Chunk size and overlap in embedder tokens (capped by the embedder's max sequence length).
+    chunk_tokens: int = 200
+    chunk_overlap: int = 32
+    #: Embed in bfloat16 where the CPU supports it and the vectors match fp32 (checked at load).
+    embed_bf16: bool = True
+
+    @classmethod
+    def load(cls, dirs: Dirs | None = None) -> Settings:
+        """Read the settings file (missing or unreadable: defaults)."""
+        path = (dirs or home()).settings_file
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def save(self, dirs: Dirs | None = None) -> Path:
+        """Write the settings file atomically and return its path."""
+        path = (dirs or home()).settings_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        tmp.replace(path)
+        return path

