@@ -61,8 +61,10 @@ class _ProgressLine:
             return
         self.last = now
         current = Path(p.current).name if p.current else ""
-        line = (f"indexing {p.files_done}/{p.files_total} files · {p.chunks_done} chunks · "
-                f"{p.chunks_per_s:.1f} chunks/s · ETA {_fmt_eta(p.eta_s)} · {current}")
+        line = (
+            f"indexing {p.files_done}/{p.files_total} files · {p.chunks_done} chunks · "
+            f"{p.chunks_per_s:.1f} chunks/s · ETA {_fmt_eta(p.eta_s)} · {current}"
+        )
         if self.tty:
             width = 120
             sys.stderr.write("\r" + line[:width].ljust(width))
@@ -112,8 +114,10 @@ class _CancelOnInterrupt:
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """Grounded: private, offline answers from your own files."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if ctx.invoked_subcommand is None:
         ctx.invoke(gui)
 
@@ -121,28 +125,43 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @cli.command()
 def gui() -> None:
     """Open the window."""
-    from desktop.gui.app import run
-
+    try:
+        from desktop.gui.app import run
+    except ImportError:
+        raise GroundedError(
+            "the window is not part of this build yet; use the subcommands "
+            "(grounded --help), e.g. `grounded index FOLDER` and `grounded status`"
+        ) from None
     sys.exit(run())
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--collection", "-c", help="Collection to add to (default: 'default').")
-@click.option("--embedder", help="A sentence-transformers model folder ('bundled' for the default); "
-                                 "saved in the settings.")
-@click.option("--reembed", is_flag=True, help="Re-embed everything (needed after an embedder change).")
+@click.option(
+    "--embedder",
+    help="A sentence-transformers model folder ('bundled' for the default); saved in the settings.",
+)
+@click.option(
+    "--reembed", is_flag=True, help="Re-embed everything (needed after an embedder change)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def index(paths: tuple[Path, ...], collection: str | None, embedder: str | None, reembed: bool,
-          as_json: bool) -> None:
+def index(
+    paths: tuple[Path, ...],
+    collection: str | None,
+    embedder: str | None,
+    reembed: bool,
+    as_json: bool,
+) -> None:
     """Add folders or files to the index, or refresh them (all indexed folders when no PATH)."""
     from desktop.core.embed import SentenceTransformerEmbedder
     from desktop.core.index import Indexer
 
     settings = Settings.load()
     if embedder is not None:
-        settings = Settings(**{**asdict(settings),
-                               "embedder": "" if embedder == "bundled" else embedder})
+        settings = Settings(
+            **{**asdict(settings), "embedder": "" if embedder == "bundled" else embedder}
+        )
     emb = SentenceTransformerEmbedder(settings.embedder, bf16=settings.embed_bf16)
     if embedder is not None:
         settings.save()
@@ -152,8 +171,10 @@ def index(paths: tuple[Path, ...], collection: str | None, embedder: str | None,
         if stored and stored[0] != emb.model_id and reembed:
             _err(f"re-embedding every document with {emb.model_id} (was {stored[0]})")
         indexer = Indexer(store, emb, settings)
-        report = _drive(indexer.run(list(paths), collection, cancel, reembed=reembed),
-                        lambda p: line.show(p) if p.phase == "indexing" else None)
+        report = _drive(
+            indexer.run(list(paths), collection, cancel, reembed=reembed),
+            lambda p: line.show(p) if p.phase == "indexing" else None,
+        )
         line.end()
     data = asdict(report)
 
@@ -165,10 +186,12 @@ def index(paths: tuple[Path, ...], collection: str | None, embedder: str | None,
         for path in report.empty:
             _err(f"empty:   {path}")
         state = "cancelled; run again to resume" if report.cancelled else "done"
-        _err(f"{state}: {report.added} added, {report.updated} updated, {report.moved} moved, "
-             f"{report.removed} removed, {report.unchanged} unchanged, "
-             f"{len(report.failed)} failed, {len(report.skipped)} skipped; "
-             f"{report.chunks} chunks in {report.seconds:.1f} s")
+        _err(
+            f"{state}: {report.added} added, {report.updated} updated, {report.moved} moved, "
+            f"{report.removed} removed, {report.unchanged} unchanged, "
+            f"{len(report.failed)} failed, {len(report.skipped)} skipped; "
+            f"{report.chunks} chunks in {report.seconds:.1f} s"
+        )
 
     _emit(data, as_json, human)
     if report.cancelled:
@@ -186,15 +209,18 @@ def status(as_json: bool) -> None:
 
     def human() -> None:
         click.echo(f"database  {summary.database} ({summary.database_bytes / 1048576:.1f} MB)")
-        click.echo(f"embedder  {summary.embedder or '(none yet)'}"
-                   + (f" ({summary.embedder_dim} dims)" if summary.embedder_dim else ""))
+        click.echo(
+            f"embedder  {summary.embedder or '(none yet)'}"
+            + (f" ({summary.embedder_dim} dims)" if summary.embedder_dim else "")
+        )
         click.echo(f"total     {summary.documents} documents, {summary.chunks} chunks")
         for coll in summary.collections:
             click.echo(f"\n[{coll.name}] {coll.documents} documents, {coll.chunks} chunks")
             for root in coll.roots:
                 states = ", ".join(f"{n} {s}" for s, n in sorted(root.by_status.items()))
-                click.echo(f"  {root.path}: {root.documents} documents ({states}), "
-                           f"{root.chunks} chunks")
+                click.echo(
+                    f"  {root.path}: {root.documents} documents ({states}), {root.chunks} chunks"
+                )
             for prob in coll.problems:
                 click.echo(f"  {prob.status:<10} {prob.path}: {prob.reason}")
 
@@ -227,10 +253,52 @@ def forget(paths: tuple[Path, ...], collection: str | None, as_json: bool) -> No
                 removed_docs += store.forget_root(root_id)
                 removed_roots.append(path)
     data = {"roots": removed_roots, "collection": collection, "documents": removed_docs}
-    _emit(data, as_json,
-          lambda: _err(f"forgot {removed_docs} documents"
-                       + (f" in {len(removed_roots)} folders" if removed_roots else "")
-                       + (f" and the collection {collection!r}" if collection else "")))
+    _emit(
+        data,
+        as_json,
+        lambda: _err(
+            f"forgot {removed_docs} documents"
+            + (f" in {len(removed_roots)} folders" if removed_roots else "")
+            + (f" and the collection {collection!r}" if collection else "")
+        ),
+    )
+
+
+@cli.command()
+@click.argument("name", type=click.Choice(["index", "rescan"]))
+@click.option(
+    "--corpus",
+    "corpora",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Folders to index (index; default: every corpus in ../shared/eval).",
+)
+@click.option("--limit", type=int, help="Use only the first N files (index).")
+@click.option(
+    "--files", "n_files", type=int, default=10_000, show_default=True, help="Tree size (rescan)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def bench(
+    name: str, corpora: tuple[Path, ...], limit: int | None, n_files: int, as_json: bool
+) -> None:
+    """Measure a hot path against its natural reference, in one run; print the ratios."""
+    from desktop import benchmarks
+
+    if name == "index":
+        if not corpora:
+            eval_dir = benchmarks.default_eval_dir()
+            if eval_dir is None:
+                raise GroundedError("no ../shared/eval found: name folders with --corpus")
+            corpora = (
+                eval_dir / "squad_v1.1_dev" / "corpus_small",
+                eval_dir / "covidqa_long" / "corpus",
+                eval_dir / "xquad_multilingual" / "corpus",
+                eval_dir / "pdfs",
+            )
+        result = benchmarks.bench_index(list(corpora), _err, limit)
+    else:
+        result = benchmarks.bench_rescan(_err, n_files)
+    _emit(result, as_json, lambda: None)
 
 
 def main(argv: list[str] | None = None) -> None:

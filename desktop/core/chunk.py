@@ -35,6 +35,7 @@ class Chunk:
     start: int  # character offsets in the document's full text (see Section.offset)
     end: int
     n_tokens: int
+    page_end: int | None = None  # the last page the chunk covers (small pages are merged)
 
 
 def _split(text: str, pattern: re.Pattern[str], start: int, end: int) -> list[tuple[int, int]]:
@@ -67,29 +68,51 @@ class Chunker:
         return [len(e.ids) for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
 
     def chunk(self, sections: Iterable[Section]) -> list[Chunk]:
-        """Chunk every section; a chunk never spans two sections."""
+        """Chunk every section. Runs of small adjacent sections under one heading (short PDF
+        pages, say) are chunked together, so a chunk may span pages; otherwise a chunk never
+        crosses a section boundary."""
         out: list[Chunk] = []
-        for section in sections:
-            if section.text.strip():
-                out.extend(self._chunk_section(section))
+        for run in self._runs([s for s in sections if s.text.strip()]):
+            out.extend(self._chunk_section(*run))
         return out
 
-    def _units(self, text: str) -> list[tuple[int, int, int]]:
-        """(start, end, tokens) units of at most ``target`` tokens, in order."""
-        units: list[tuple[int, int, int]] = []
+    def _runs(self, sections: list[Section]) -> list[tuple[Section, list[tuple[int, int]]]]:
+        """Merge adjacent small pages (same heading, contiguous text) while they fit a chunk.
+
+        Returns (section, page map) pairs; the page map lists (local offset, page) starts.
+        """
+        runs: list[tuple[Section, list[tuple[int, int]], int]] = []
+        for section, n in zip(sections, self.count([s.text for s in sections]), strict=True):
+            if runs and section.page is not None:
+                prev, pages, size = runs[-1]
+                gap = section.offset - (prev.offset + len(prev.text))
+                if (prev.page is not None and prev.heading == section.heading
+                        and 0 <= gap <= 4 and size + n <= self.target):
+                    merged = Section(prev.text + "\n" * gap + section.text, prev.page,
+                                     prev.heading, prev.offset)
+                    pages.append((section.offset - prev.offset, section.page))
+                    runs[-1] = (merged, pages, size + n)
+                    continue
+            runs.append((section, [(0, section.page)] if section.page is not None else [], n))
+        return [(section, pages) for section, pages, _ in runs]
+
+    def _units(self, text: str) -> list[tuple[int, int, int, int]]:
+        """Sentence units ``(start, end, tokens, paragraph_tokens)`` of at most ``target`` tokens.
+
+        ``paragraph_tokens`` is the size of the paragraph a unit opens (0 inside a paragraph).
+        """
         paragraphs = _split(text, _PARAGRAPH, 0, len(text))
-        counts = self.count([text[a:b] for a, b in paragraphs])
-        for (a, b), n in zip(paragraphs, counts, strict=True):
-            if n <= self.target:
-                units.append((a, b, n))
-                continue
-            sentences = _split(text, _SENTENCE_END, a, b)
-            for (sa, sb), sn in zip(sentences, self.count([text[x:y] for x, y in sentences]),
-                                    strict=True):
-                if sn <= self.target:
-                    units.append((sa, sb, sn))
-                else:
-                    units.extend(self._hard_split(text, sa, sb))
+        sentences = [_split(text, _SENTENCE_END, a, b) for a, b in paragraphs]
+        flat = [span for group in sentences for span in group]
+        counts = iter(self.count([text[a:b] for a, b in flat]))
+        units: list[tuple[int, int, int, int]] = []
+        for group in sentences:
+            pieces: list[tuple[int, int, int]] = []
+            for a, b in group:
+                n = next(counts)
+                pieces.extend([(a, b, n)] if n <= self.target else self._hard_split(text, a, b))
+            total = sum(p[2] for p in pieces)
+            units.extend((a, b, n, total if i == 0 else 0) for i, (a, b, n) in enumerate(pieces))
         return units
 
     def _hard_split(
@@ -111,32 +134,38 @@ class Chunker:
             fixed.append((a if j else start, b, n))
         return fixed
 
-    def _chunk_section(self, section: Section) -> list[Chunk]:
+    def _chunk_section(self, section: Section, pages: list[tuple[int, int]]) -> list[Chunk]:
         text = section.text
         units = self._units(text)
-        groups: list[list[tuple[int, int, int]]] = []
-        current: list[tuple[int, int, int]] = []
+        groups: list[list[tuple[int, int, int, int]]] = []
+        current: list[tuple[int, int, int, int]] = []
         size = 0
         for unit in units:
-            if current and size + unit[2] > self.target:
+            n, paragraph = unit[2], unit[3]
+            full = size + n > self.target
+            # Prefer to end a half-full chunk at a paragraph that would not fit whole.
+            at_paragraph = paragraph and size + paragraph > self.target and size >= self.target // 2
+            if current and (full or at_paragraph):
                 groups.append(current)
-                # Carry the trailing units that fit in the overlap into the next chunk.
-                carry: list[tuple[int, int, int]] = []
+                # Carry the trailing sentences that fit in the overlap into the next chunk.
+                carry: list[tuple[int, int, int, int]] = []
                 carried = 0
                 for prev in reversed(current):
-                    if carried + prev[2] > self.overlap or carried + prev[2] + unit[2] > self.target:
+                    if carried + prev[2] > self.overlap or carried + prev[2] + n > self.target:
                         break
                     carry.insert(0, prev)
                     carried += prev[2]
                 current, size = carry, carried
             current.append(unit)
-            size += unit[2]
+            size += n
         if current:
             groups.append(current)
         spans = [(g[0][0], g[-1][1]) for g in groups]
-        return self._finish(section, spans)
+        return self._finish(section, spans, pages)
 
-    def _finish(self, section: Section, spans: Sequence[tuple[int, int]]) -> list[Chunk]:
+    def _finish(
+        self, section: Section, spans: Sequence[tuple[int, int]], pages: list[tuple[int, int]]
+    ) -> list[Chunk]:
         """Count each chunk's tokens for real; re-split any that exceed the hard cap."""
         text = section.text
         todo = [(a, b, None) for a, b in spans]
@@ -153,14 +182,23 @@ class Chunker:
             # A piece cut mid-word can re-tokenize longer: cut again with a smaller window.
             todo = [p for a, b in over for p in self._hard_split(text, a, b, window)]
             window = max(1, window // 2)
+        def page_at(pos: int) -> int | None:
+            page = section.page
+            for start, p in pages:
+                if start > pos:
+                    break
+                page = p
+            return page
+
         return [
             Chunk(
                 text=text[a:b],
-                page=section.page,
+                page=page_at(a),
                 heading=section.heading,
                 start=section.offset + a,
                 end=section.offset + b,
                 n_tokens=n,
+                page_end=page_at(b - 1),
             )
             for a, b, n in sorted(checked)
         ]

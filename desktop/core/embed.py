@@ -107,11 +107,24 @@ class SentenceTransformerEmbedder:
         """The model's fast tokenizer, loaded without torch."""
         from tokenizers import Tokenizer
 
-        return Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        # tokenizer.json files often carry truncation/padding settings: counts must be exact.
+        tok.no_truncation()
+        tok.no_padding()
+        return tok
 
-    @property
+    @cached_property
     def dim(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        """The vector size, read from the folder when it can be (no model load)."""
+        try:
+            modules = json.loads((self.path / "modules.json").read_text())
+            if not any("Dense" in m.get("type", "") for m in modules):
+                pooling = next(m["path"] for m in modules if "Pooling" in m.get("type", ""))
+                cfg = json.loads((self.path / pooling / "config.json").read_text())
+                return int(cfg["word_embedding_dimension"])
+        except (OSError, ValueError, KeyError, StopIteration):
+            pass
+        return int(self.model.get_embedding_dimension())
 
     @property
     def model(self):
@@ -124,7 +137,9 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()
             self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         except Exception as exc:  # a broken folder fails in many ways; name it
             raise GroundedError(f"cannot load the embedder {self.path}: {exc}") from exc

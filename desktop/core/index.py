@@ -239,7 +239,7 @@ class Indexer:
         up = DocumentUpdate(
             task.root_id, f.path, f.size, f.mtime_ns, digest, kind, status, reason,
             image_pages=tuple(extraction.image_pages),
-            chunks=[ChunkRecord(c.text, c.page, c.heading, c.start, c.end, c.n_tokens)
+            chunks=[ChunkRecord(c.text, c.page, c.heading, c.start, c.end, c.n_tokens, c.page_end)
                     for c in chunks],
         )
         return _Prepared(task, up, chunks)
@@ -295,12 +295,13 @@ class Indexer:
         q: queue.Queue = queue.Queue(maxsize=256)
         stop = threading.Event()  # tells the producer to stop: on cancel, error or the end
         current: list[str | None] = [None]
+        state = {"files": 0, "bytes": 0, "chunks": 0}
+        yield Progress("indexing", total)  # the plan is made; nothing read yet
         producer = threading.Thread(
             target=self._produce, args=(tasks, moves, q, _Either(cancel, stop), current),
             name="grounded-extract", daemon=True,
         )
         producer.start()
-        state = {"files": 0, "bytes": 0, "chunks": 0, "embed_start": None}
 
         def progress() -> Progress:
             elapsed = time.perf_counter() - start

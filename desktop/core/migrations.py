@@ -61,6 +61,7 @@ def m001_initial(con: apsw.Connection) -> None:
             ord INTEGER NOT NULL,
             text TEXT NOT NULL,
             page INTEGER,
+            page_end INTEGER,
             heading TEXT,
             start INTEGER NOT NULL,
             end INTEGER NOT NULL,

@@ -17,7 +17,14 @@ from pathlib import Path
 from desktop.core.store import DocumentRow
 
 SKIP_DIRS = frozenset(
-    {"node_modules", "__pycache__", "venv", "site-packages", "$RECYCLE.BIN", "System Volume Information"}
+    {
+        "node_modules",
+        "__pycache__",
+        "venv",
+        "site-packages",
+        "$RECYCLE.BIN",
+        "System Volume Information",
+    }
 )
 
 
@@ -111,8 +118,7 @@ def diff(root: Path, stored: dict[str, DocumentRow]) -> Diff:
     # A folder we could not read does not mean its files were deleted.
     unreadable = tuple(p.path.rstrip("/") + "/" for p in result.problems)
     result.deleted = [
-        doc for path, doc in stored.items()
-        if path not in found and not path.startswith(unreadable)
+        doc for path, doc in stored.items() if path not in found and not path.startswith(unreadable)
     ]
     # Walk order is by name; process new files in the same stable order.
     result.new.reverse()

@@ -48,6 +48,7 @@ class ChunkRecord:
     start: int
     end: int
     n_tokens: int
+    page_end: int | None = None
 
 
 @dataclass(frozen=True)
@@ -241,9 +242,15 @@ class Store:
             "SELECT id FROM documents WHERE root_id=? AND path=?", (up.root_id, up.path)
         ).fetchone()
         values = (
-            up.size, up.mtime_ns, up.hash, up.kind, up.status, up.reason,
+            up.size,
+            up.mtime_ns,
+            up.hash,
+            up.kind,
+            up.status,
+            up.reason,
             json.dumps(list(up.image_pages)) if up.image_pages else None,
-            len(up.chunks), time.time(),
+            len(up.chunks),
+            time.time(),
         )
         if row:
             doc_id = row[0]
@@ -273,23 +280,34 @@ class Store:
         cur = self.con.cursor()
         for ord_, (chunk, vec) in enumerate(zip(chunks, vectors, strict=True)):
             cur.execute(
-                "INSERT INTO chunks(document_id, ord, text, page, heading, start, end, n_tokens) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                (doc_id, ord_, chunk.text, chunk.page, chunk.heading, chunk.start, chunk.end,
-                 chunk.n_tokens),
+                "INSERT INTO chunks(document_id, ord, text, page, page_end, heading, start, end, "
+                "n_tokens) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    doc_id,
+                    ord_,
+                    chunk.text,
+                    chunk.page,
+                    chunk.page_end,
+                    chunk.heading,
+                    chunk.start,
+                    chunk.end,
+                    chunk.n_tokens,
+                ),
             )
             chunk_id = self.con.last_insert_rowid()
             cur.execute(
                 "INSERT INTO chunk_vectors(rowid, embedding) VALUES (?, ?)",
                 (chunk_id, vec.tobytes()),
             )
-            fts = keywords.index_text(f"{chunk.heading}\n{chunk.text}" if chunk.heading
-                                      else chunk.text)
+            fts = keywords.index_text(
+                f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
+            )
             cur.execute("INSERT INTO chunk_fts(rowid, text) VALUES (?, ?)", (chunk_id, fts))
 
     def _delete_chunks(self, doc_id: int) -> None:
-        ids = [r[0] for r in self.con.execute("SELECT id FROM chunks WHERE document_id=?",
-                                              (doc_id,))]
+        ids = [
+            r[0] for r in self.con.execute("SELECT id FROM chunks WHERE document_id=?", (doc_id,))
+        ]
         if not ids:
             return
         cur = self.con.cursor()
@@ -297,7 +315,9 @@ class Store:
         cur.executemany("DELETE FROM chunk_fts WHERE rowid=?", ((i,) for i in ids))
         self.con.execute("DELETE FROM chunks WHERE document_id=?", (doc_id,))
 
-    def touch_document(self, doc_id: int, size: int, mtime_ns: int, path: str | None = None) -> None:
+    def touch_document(
+        self, doc_id: int, size: int, mtime_ns: int, path: str | None = None
+    ) -> None:
         """Record a new stat (and path, for a move) for a document whose content is unchanged."""
         with self.con:
             if path is None:
@@ -322,8 +342,9 @@ class Store:
 
     def forget_root(self, root_id: int) -> int:
         """Remove a root and everything indexed under it; return the documents removed."""
-        docs = [r[0] for r in self.con.execute("SELECT id FROM documents WHERE root_id=?",
-                                               (root_id,))]
+        docs = [
+            r[0] for r in self.con.execute("SELECT id FROM documents WHERE root_id=?", (root_id,))
+        ]
         with self.con:
             n = self.delete_documents(docs)
             self.con.execute("DELETE FROM roots WHERE id=?", (root_id,))

@@ -1,0 +1,178 @@
+"""`grounded bench NAME`: measures of the hot paths, each against its natural reference.
+
+These machines are noisy, so every benchmark measures its reference in the same run and
+prints the ratio; single times are only context.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from desktop.config import Settings
+from desktop.core.embed import SentenceTransformerEmbedder
+from desktop.core.index import EMBED_BATCH, Indexer
+from desktop.core.store import Store
+
+Report = Callable[[str], None]
+
+
+def default_eval_dir() -> Path | None:
+    """The shared evaluation data beside the checkout, when it is there."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        candidate = base.parent / "shared" / "eval"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _drain(gen):
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        return stop.value
+
+
+def _peak_rss_mb() -> tuple[float, float]:
+    """(this process, largest finished child) peak resident memory in MB (Linux: KiB units)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, children
+
+
+def bench_index(corpora: list[Path], say: Report, limit: int | None = None) -> dict:
+    """Index ``corpora`` through the pipeline, then embed the very same chunks alone.
+
+    Prints pipeline chunks/s against the embedder alone (same embedder, same chunks, in one
+    run), the bf16 speed-up against the fp32 sentence-transformers reference with the lowest
+    cosine between twin vectors, and peak memory.
+    """
+    with tempfile.TemporaryDirectory(prefix="grounded-bench-") as tmp:
+        work = Path(tmp)
+        if limit:
+            sample = work / "sample"
+            sample.mkdir()
+            files = sorted(f for c in corpora for f in c.rglob("*") if f.is_file())[:limit]
+            for i, f in enumerate(files):
+                shutil.copy(f, sample / f"{i:05d}-{f.name}")
+            corpora = [sample]
+        embedder = SentenceTransformerEmbedder()
+        _ = embedder.model  # load outside the timed part
+        say(
+            f"embedder: {embedder.model_id}, bf16={embedder.bf16} "
+            f"(probe cosine {embedder.bf16_min_cosine})"
+        )
+        with Store.open(work / "index.sqlite") as store:
+            t0 = time.perf_counter()
+            report = _drain(Indexer(store, embedder, Settings()).run(corpora, "bench"))
+            pipeline_s = time.perf_counter() - t0
+            texts = [r[0] for r in store.con.execute("SELECT text FROM chunks ORDER BY id")]
+        n = len(texts)
+        say(
+            f"pipeline: {report.added} files, {n} chunks in {pipeline_s:.1f} s "
+            f"= {n / pipeline_s:.1f} chunks/s ({len(report.failed)} failed, "
+            f"{len(report.skipped)} skipped)"
+        )
+        own, child = _peak_rss_mb()
+        t0 = time.perf_counter()
+        for i in range(0, n, EMBED_BATCH):
+            embedder.embed(texts[i : i + EMBED_BATCH])
+        alone_s = time.perf_counter() - t0
+        say(f"embedder alone, same chunks, same batches: {n / alone_s:.1f} chunks/s")
+        t0 = time.perf_counter()
+        fast = embedder.embed(texts)
+        alone_best_s = time.perf_counter() - t0
+        say(f"embedder alone, same chunks, one call (best case): {n / alone_best_s:.1f} chunks/s")
+        t0 = time.perf_counter()
+        ref = embedder.embed_fp32(texts)
+        fp32_s = time.perf_counter() - t0
+        cos = np.sum(fast * ref, axis=1)
+    result = {
+        "files": report.added,
+        "chunks": n,
+        "pipeline_chunks_per_s": n / pipeline_s,
+        "embedder_alone_chunks_per_s": n / alone_s,
+        "embedder_alone_one_call_chunks_per_s": n / alone_best_s,
+        "pipeline_vs_embedder_alone": alone_s / pipeline_s,
+        "pipeline_vs_embedder_one_call": alone_best_s / pipeline_s,
+        "fp32_chunks_per_s": n / fp32_s,
+        "bf16": embedder.bf16,
+        "speedup_vs_fp32": fp32_s / alone_best_s,
+        "min_cosine_vs_fp32": float(cos.min()),
+        "peak_rss_mb": own,
+        "peak_rss_extractor_mb": child,
+    }
+    say(f"fp32 sentence-transformers reference: {n / fp32_s:.1f} chunks/s")
+    same = result["pipeline_vs_embedder_alone"]
+    say(f"RATIO pipeline / embedder alone (same batches): {same:.3f}")
+    say(
+        f"RATIO pipeline / embedder alone (one call):     "
+        f"{result['pipeline_vs_embedder_one_call']:.3f}"
+    )
+    say(
+        f"RATIO our embedder / fp32 reference: {result['speedup_vs_fp32']:.2f}x, "
+        f"min cosine over {n} vectors {result['min_cosine_vs_fp32']:.6f}"
+    )
+    say(f"peak memory: {own:.0f} MB (indexer), {child:.0f} MB (extraction child)")
+    return result
+
+
+def _make_tree(root: Path, n_files: int, per_folder: int = 100) -> None:
+    for i in range(n_files):
+        folder = root / f"d{i // per_folder:04d}"
+        if i % per_folder == 0:
+            folder.mkdir(parents=True)
+        (folder / f"note{i:05d}.txt").write_text(f"Note {i}: item {i * 7919 % 10007} is filed.")
+
+
+def _walk_stat(root: Path) -> int:
+    n = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            os.stat(os.path.join(folder, name))
+            n += 1
+    return n
+
+
+def bench_rescan(say: Report, n_files: int = 10_000, repeats: int = 3) -> dict:
+    """Index a tree of ``n_files`` small files, then time re-indexing it unchanged.
+
+    The reference is a bare walk that stats every file (os.walk + os.stat): the least any
+    re-scan must do.
+    """
+    with tempfile.TemporaryDirectory(prefix="grounded-bench-") as tmp:
+        root = Path(tmp) / "tree"
+        _make_tree(root, n_files)
+        embedder = SentenceTransformerEmbedder()
+        with Store.open(Path(tmp) / "index.sqlite") as store:
+            t0 = time.perf_counter()
+            first = _drain(Indexer(store, embedder).run([root], "bench"))
+            say(
+                f"first index: {first.added} files, {first.chunks} chunks in "
+                f"{time.perf_counter() - t0:.1f} s"
+            )
+            rescans, walks = [], []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                again = _drain(Indexer(store, embedder).run([root], "bench"))
+                rescans.append(time.perf_counter() - t0)
+                assert again.unchanged == n_files and again.chunks == 0
+                t0 = time.perf_counter()
+                _walk_stat(root)
+                walks.append(time.perf_counter() - t0)
+    best, ref = min(rescans), min(walks)
+    say(
+        f"re-scan of {n_files} unchanged files: best {best:.3f} s of {repeats} "
+        f"(all: {', '.join(f'{r:.3f}' for r in rescans)})"
+    )
+    say(f"bare os.walk + os.stat reference: {ref:.3f} s")
+    say(f"RATIO re-scan / bare stat walk: {best / ref:.2f}x")
+    return {"files": n_files, "rescan_s": best, "stat_walk_s": ref, "ratio": best / ref}

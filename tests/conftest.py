@@ -1,0 +1,47 @@
+"""Shared fixtures: a private GROUNDED_HOME per test, no network, the real embedder once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from desktop import offline  # noqa: E402
+
+offline.enforce()  # every test runs with the socket guard and HF_HUB_OFFLINE=1
+
+REPO = Path(__file__).resolve().parents[1]
+EVAL = Path(os.environ.get("GROUNDED_EVAL", REPO.parent / "shared" / "eval"))
+
+
+@pytest.fixture(autouse=True)
+def grounded_home(tmp_path_factory, monkeypatch) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("GROUNDED_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def eval_dir() -> Path:
+    assert EVAL.is_dir(), f"the shared evaluation data is missing at {EVAL}"
+    return EVAL
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from desktop.core.embed import SentenceTransformerEmbedder
+
+    emb = SentenceTransformerEmbedder()
+    _ = emb.model
+    return emb
+
+
+@pytest.fixture
+def store(tmp_path):
+    from desktop.core.store import Store
+
+    with Store.open(tmp_path / "index.sqlite") as s:
+        yield s

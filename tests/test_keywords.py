@@ -1,0 +1,47 @@
+from desktop.core import keywords
+
+
+def test_cjk_and_thai_become_bigrams():
+    assert keywords.index_text("东京大学") .split() == ["东京", "京大", "大学"]
+    assert "กร" in keywords.index_text("กรุงเทพ").split()[0]
+
+
+def test_latin_text_is_untouched():
+    assert keywords.index_text("The quick fox.") == "The quick fox."
+
+
+def test_query_quotes_every_term_and_drops_stopwords():
+    q = keywords.match_query('What is "NEAR"-by: the col:umn* -x?')
+    assert q is not None
+    assert "what" not in q.lower().split(" or ")
+    for term in q.split(" OR "):
+        assert term.startswith('"') and term.endswith('"')
+
+
+def test_query_of_only_stopwords_is_none():
+    assert keywords.match_query("what is the") is None
+    assert keywords.match_query("?!") is None
+
+
+def test_hostile_queries_never_raise_in_fts5(store):
+    store.con.execute("INSERT INTO chunk_fts(rowid, text) VALUES (1, 'near column star')")
+    for question in ['"', "a-b", "col:umn", "NEAR(x y)", "x AND", "*", "^start", "東京-大学"]:
+        q = keywords.match_query(question)
+        if q:
+            list(store.con.execute("SELECT rowid FROM chunk_fts WHERE chunk_fts MATCH ?", (q,)))
+
+
+def test_thai_and_chinese_are_found_by_keyword(store):
+    for rowid, text in [(1, "กรุงเทพมหานครเป็นเมืองหลวงของประเทศไทย"), (2, "北京是中国的首都。"),
+                        (3, "Berlin ist die Hauptstadt Deutschlands.")]:
+        store.con.execute("INSERT INTO chunk_fts(rowid, text) VALUES (?, ?)",
+                          (rowid, keywords.index_text(text)))
+
+    def hits(question: str) -> list[int]:
+        q = keywords.match_query(question)
+        return [r[0] for r in store.con.execute(
+            "SELECT rowid FROM chunk_fts WHERE chunk_fts MATCH ? ORDER BY rank", (q,))]
+
+    assert hits("เมืองหลวงของไทยคืออะไร")[0] == 1
+    assert hits("中国的首都是哪里？")[0] == 2
+    assert hits("Hauptstadt Deutschlands")[0] == 3
