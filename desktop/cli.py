@@ -193,7 +193,9 @@ def index(
             f"{report.chunks} chunks in {report.seconds:.1f} s"
         )
 
-    _emit(data, as_json, human)
+    human()  # on stderr, with or without --json
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, default=str))
     if report.cancelled:
         sys.exit(130)
 

@@ -1,0 +1,114 @@
+"""The command-line contract: exit codes, one-line errors, --json on stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from desktop.cli import main
+from desktop.core.embed import bundled_model_path
+
+
+def grounded(capsys, *args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    root = tmp_path / "notes"
+    root.mkdir()
+    (root / "a.md").write_text("# Pets\n\nThe cat is called Miso.\n")
+    (root / "b.txt").write_bytes(b"\x00binary\x00" * 100)
+    return root
+
+
+def test_index_status_forget_round_trip(capsys, folder):
+    code, out, err = grounded(capsys, "index", str(folder), "--collection", "home", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["added"] == 2 and report["chunks"] == 1
+    assert report["skipped"][0][0].endswith("b.txt")
+    assert "done: 2 added" in err and "done" not in out  # human text goes to stderr
+
+    code, out, _ = grounded(capsys, "status", "--json")
+    status = json.loads(out)
+    assert code == 0 and status["documents"] == 2 and status["chunks"] == 1
+    assert status["embedder"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert status["database_bytes"] > 0 and Path(status["database"]).exists()
+    (home,) = status["collections"]
+    assert home["name"] == "home" and home["roots"][0]["path"] == str(folder)
+    assert home["problems"][0]["status"] == "skipped" and "binary" in home["problems"][0]["reason"]
+
+    code, out, _ = grounded(capsys, "status")
+    assert code == 0 and "[home] 2 documents, 1 chunks" in out
+
+    code, out, _ = grounded(capsys, "forget", str(folder), "--json")
+    assert code == 0 and json.loads(out)["documents"] == 2
+    assert json.loads(grounded(capsys, "status", "--json")[1])["documents"] == 0
+
+
+def test_user_errors_are_one_line_and_exit_1(capsys, tmp_path):
+    code, out, err = grounded(capsys, "index", str(tmp_path / "missing"))
+    assert code == 1 and out == ""
+    assert err.strip() == f"error: {tmp_path / 'missing'}: no such file or folder"
+    code, _, err = grounded(capsys, "forget", str(tmp_path))
+    assert code == 1 and "is not an indexed folder" in err and "Traceback" not in err
+    code, _, err = grounded(capsys, "forget", "--collection", "nope")
+    assert code == 1 and err.strip() == "error: no collection named 'nope'"
+
+
+def test_bad_arguments_exit_2(capsys):
+    assert grounded(capsys, "index", "--no-such-flag")[0] == 2
+    assert grounded(capsys, "bench", "nonsense")[0] == 2
+    assert grounded(capsys, "forget")[0] == 2
+
+
+def test_version(capsys):
+    code, out, _ = grounded(capsys, "--version")
+    assert code == 0 and out.startswith("grounded, version ")
+
+
+def test_another_embedder_is_announced_and_needs_reembed(capsys, folder, tmp_path):
+    other = tmp_path / "other-model"
+    shutil.copytree(bundled_model_path(), other)
+    assert grounded(capsys, "index", str(folder))[0] == 0
+    code, _, err = grounded(capsys, "index", "--embedder", str(other))
+    assert code == 1 and "--reembed" in err and "all-MiniLM-L6-v2" in err
+    code, out, err = grounded(capsys, "index", "--embedder", str(other), "--reembed", "--json")
+    assert code == 0, err
+    assert "re-embedding every document" in err
+    assert json.loads(out)["reembedded"] is True
+    status = json.loads(grounded(capsys, "status", "--json")[1])
+    assert status["embedder"] == str(other) and status["chunks"] == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+def test_an_unreadable_file_is_recorded_with_the_reason(tmp_path):
+    root = tmp_path / "perm"
+    root.mkdir()
+    (root / "ok.txt").write_text("Readable text about herons.")
+    secret = root / "secret.txt"
+    secret.write_text("unreadable")
+    secret.chmod(0)
+    cmd = [sys.executable, "-m", "desktop", "index", str(root), "--json"]
+    if os.geteuid() == 0:  # root reads anything: drop the capabilities that let it
+        cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "GROUNDED_HOME": str(tmp_path / "home")})
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["added"] == 2
+    assert report["failed"] == [[str(secret), "cannot read: Permission denied"]]
