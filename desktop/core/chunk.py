@@ -82,7 +82,10 @@ class Chunker:
         Returns (section, page map) pairs; the page map lists (local offset, page) starts.
         """
         runs: list[tuple[Section, list[tuple[int, int]], int]] = []
-        for section, n in zip(sections, self.count([s.text for s in sections]), strict=True):
+        paged = [s.text for s in sections if s.page is not None]  # only pages are merged
+        sizes = iter(self.count(paged))
+        for section in sections:
+            n = next(sizes) if section.page is not None else self.target
             if runs and section.page is not None:
                 prev, pages, size = runs[-1]
                 gap = section.offset - (prev.offset + len(prev.text))

@@ -27,6 +27,10 @@ from desktop.core.errors import GroundedError
 
 log = logging.getLogger(__name__)
 
+# Tokenizers' own thread pool would compete with torch's threads (and ignore the background
+# priority of the thread that chunks); one thread per caller is enough for our batch sizes.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 BUNDLED_ID = "sentence-transformers/all-MiniLM-L6-v2"
 BF16_MIN_COSINE = 0.9999
 _PROBE = [

@@ -31,6 +31,7 @@ from desktop.core.embed import Embedder
 from desktop.core.errors import GroundedError
 from desktop.core.extract import ExtractError, kind_for
 from desktop.core.extract.sandbox import ExtractionSandbox
+from desktop.core.priority import lower_this_thread
 from desktop.core.store import ChunkRecord, DocumentRow, DocumentUpdate, Store
 
 log = logging.getLogger(__name__)
@@ -248,6 +249,7 @@ class Indexer:
         self, tasks: list[_Task], moves: dict[tuple[int, str], DocumentRow],
         out: queue.Queue, cancel: _Either, current: list[str | None],
     ) -> None:
+        lower_this_thread()  # hashing and chunking yield the CPU to embedding
         try:
             with ExtractionSandbox(
                 timeout_s=self.settings.extract_timeout_s,

@@ -117,6 +117,16 @@ class Store:
         row = self.con.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
+    def generation(self) -> str:
+        """A token that changes whenever chunks or vectors change (caches key on it)."""
+        return self.meta("generation") or "0"
+
+    def _bump_generation(self) -> None:
+        self.con.execute(
+            "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE "
+            "SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+        )
+
     def embedder(self) -> tuple[str, int] | None:
         """The (model id, dimension) the vectors were made with, or None for a new index."""
         model, dim = self.meta("embedder_id"), self.meta("embedder_dim")
@@ -152,6 +162,7 @@ class Store:
                 "INSERT OR REPLACE INTO meta VALUES ('embedder_id', ?), ('embedder_dim', ?)",
                 (model_id, str(dim)),
             )
+            self._bump_generation()
         return current is not None
 
     # -- collections and roots ------------------------------------------------------------
@@ -235,6 +246,7 @@ class Store:
         with self.con:
             for up in updates:
                 ids.append(self._write_document(up))
+            self._bump_generation()
         return ids
 
     def _write_document(self, up: DocumentUpdate) -> int:
@@ -338,6 +350,7 @@ class Store:
                 self._delete_chunks(doc_id)
                 self.con.execute("DELETE FROM documents WHERE id=?", (doc_id,))
                 n += 1
+            self._bump_generation()
         return n
 
     def forget_root(self, root_id: int) -> int:

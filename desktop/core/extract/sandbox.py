@@ -27,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from desktop.core.priority import lower_this_process
+
 from . import FORMATS, ExtractError, Extraction, extract
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
     try:
         _preload()
         limited = _limit_memory(memory_mb)
+        lower_this_process()  # extraction yields the CPU to embedding
     except BaseException as exc:  # report why the child cannot serve, then stop
         conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
         return

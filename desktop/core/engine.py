@@ -1,0 +1,301 @@
+"""llama.cpp behind one small owner: model load, GPU offload, tokens, streaming chat.
+
+The model file is checked first (:func:`desktop.core.modelfile.check_model_file`), so a
+missing, foreign, truncated or adapter file is a one-line GroundedError, never a crash.
+:class:`Engine` owns one ``llama_cpp.Llama`` (loaded on first use, freed once by ``close``).
+:meth:`Engine.chat` formats messages with the GGUF's own chat template and is a generator of
+:class:`Token` pieces that *returns* a :class:`Generation` (``stats = yield from
+engine.chat(...)``, or ``StopIteration.value``), like the indexer. llama.cpp's log lines go to
+the ``desktop.core.engine.llama_cpp`` logger (debug), never to stderr.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop.core.errors import GroundedError
+from desktop.core.modelfile import ModelInfo, bundled_model_path, check_model_file
+
+__all__ = ["Engine", "Generation", "ModelInfo", "Token", "bundled_model_path",
+           "check_model_file", "physical_cores"]
+
+log = logging.getLogger(__name__)
+_llama_log = logging.getLogger(__name__ + ".llama_cpp")
+
+_ABORT = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on (hyperthread siblings count once)."""
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    cores, proc, phys = set(), None, None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (s.strip() for s in line.partition(":"))
+            if key == "processor":
+                proc, phys = int(value), None
+            elif key == "physical id":
+                phys = value
+            elif key == "core id" and (allowed is None or proc in allowed):
+                cores.add((phys, value))
+    except (OSError, ValueError):
+        cores = set()
+    return len(cores) or (len(allowed) if allowed else os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Token:
+    """A piece of streamed text: one token, or the few that complete a UTF-8 character."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What one :meth:`Engine.chat` produced, and how fast."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int  # end-of-generation tokens not counted
+    first_token_ms: float  # from the call to the first sampled token (prompt processing)
+    total_ms: float
+    tokens_per_s: float  # generation only: tokens after the first / time after the first
+    finish_reason: str  # "stop" | "length" | "cancelled"
+
+
+_log_level = [logging.DEBUG]
+_load_errors: list[str] = []  # llama.cpp's error lines since the last load began
+
+
+@ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+def _on_llama_log(level: int, text: bytes, _data) -> None:
+    """llama.cpp's log lines → logging: errors at info (the user gets a GroundedError), the
+    rest at debug. (llama-cpp-python 0.3.36's own callback has a stale level table: it shows
+    warnings as errors and hides errors as debug.)"""
+    if level != 5:  # ggml: 1 debug, 2 info, 3 warn, 4 error, 5 continues the previous line
+        _log_level[0] = logging.INFO if level == 4 else logging.DEBUG
+    if message := text.decode("utf-8", "replace").rstrip():
+        _llama_log.log(_log_level[0], "%s", message)
+        if _log_level[0] == logging.INFO and len(_load_errors) < 32:
+            _load_errors.append(message)
+
+
+class Engine:
+    """One llama.cpp model and context, loaded on first use and freed once by :meth:`close`.
+
+    One generation at a time. ``n_gpu_layers=None`` offloads every layer where this llama.cpp
+    build can (``llama_supports_gpu_offload()``), else none. ``seed=None``: a fresh sampling
+    seed per call (it only matters at temperature > 0).
+    """
+
+    def __init__(
+        self, model: str | Path | None = None, *, n_ctx: int = 4096,
+        n_threads: int | None = None, n_gpu_layers: int | None = None, seed: int | None = None,
+    ) -> None:
+        import llama_cpp
+
+        llama_cpp.llama_log_set(_on_llama_log, ctypes.c_void_p(0))  # before anything logs
+        gpu = bool(llama_cpp.llama_supports_gpu_offload())
+        if n_gpu_layers and not gpu:
+            log.warning("this llama.cpp build cannot offload to a GPU; running on the CPU")
+        self._gpu_layers = (-1 if n_gpu_layers is None else n_gpu_layers) if gpu else 0
+        self.info = check_model_file(model or bundled_model_path(),
+                                     check_memory=self._gpu_layers != -1)
+        self._n_ctx = min(n_ctx, self.info.context_length or n_ctx)
+        self.n_threads = n_threads or physical_cores()
+        self.seed = seed
+        self._llm = None
+        self._closed = False
+        self._load_lock, self._busy = threading.Lock(), threading.Lock()
+        self._cancel: threading.Event | None = None
+        self._abort_cb = _ABORT(lambda _: bool(self._cancel and self._cancel.is_set()))
+
+    @property
+    def n_ctx(self) -> int:
+        return self._n_ctx
+
+    @property
+    def n_gpu_layers(self) -> int:
+        """Layers offloaded to the GPU: 0 on a CPU build; all is block_count + 1 (output)."""
+        every = self.info.block_count + 1
+        return every if self._gpu_layers < 0 else min(self._gpu_layers, every)
+
+    @property
+    def gpu_offload(self) -> bool:
+        return self.n_gpu_layers > 0
+
+    @property
+    def llama(self):
+        """The underlying ``llama_cpp.Llama``, loaded now if need be (the engine owns it)."""
+        with self._load_lock:
+            if self._closed:
+                raise RuntimeError("the engine is closed")
+            if self._llm is None:
+                self._llm = self._load()
+        return self._llm
+
+    def _load(self):
+        import llama_cpp
+        from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatter
+
+        t0 = time.perf_counter()
+        _load_errors.clear()
+        try:  # verbose=False: llama-cpp-python also points fds 1 and 2 at /dev/null meanwhile
+            llm = llama_cpp.Llama(
+                str(self.info.path), n_ctx=self._n_ctx, n_threads=self.n_threads,
+                n_threads_batch=self.n_threads, n_gpu_layers=self._gpu_layers, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            why = [e.partition("error loading model: ")[2] for e in _load_errors]
+            raise GroundedError(f"{self.info.path}: llama.cpp cannot load it "
+                                f"({next(filter(None, why), str(exc))})") from exc
+        self._n_ctx = llm.n_ctx()
+        self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
+        self._is_eog = llama_cpp.llama_vocab_is_eog
+        self._set_abort = getattr(llama_cpp.llama_cpp._lib, "llama_set_abort_callback", None)
+        if self._set_abort is not None:
+            self._set_abort.argtypes = [ctypes.c_void_p, _ABORT, ctypes.c_void_p]
+        if not self.info.has_chat_template:
+            log.warning("%s has no chat template; using ChatML", self.info.path)
+        def text(t: int) -> str:
+            return llm.detokenize([t], special=True).decode("utf-8", "replace") if t >= 0 else ""
+
+        self._formatter = Jinja2ChatFormatter(self.info.chat_template or CHATML_CHAT_TEMPLATE,
+                                              text(llm.token_eos()), text(llm.token_bos()))
+        control = [text(t) for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_get_attr(
+            self._vocab, t) & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL]
+        self._control = re.compile("|".join(re.escape(c) for c in control if c) or "(?!)")
+        log.info("loaded %s in %.2f s: n_ctx %d, %d threads, %d GPU layers", self.info.path,
+                 time.perf_counter() - t0, self._n_ctx, self.n_threads, self.n_gpu_layers)
+        return llm
+
+    def close(self) -> None:
+        """Free the model and context (once; later calls do nothing)."""
+        with self._load_lock:
+            self._closed, llm, self._llm = True, self._llm, None
+        if llm is not None:
+            llm.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def reset(self) -> None:
+        """Forget the evaluated prompt (KV cache): the next chat processes its prompt whole.
+        Otherwise a chat reuses the longest prefix it shares with the previous one."""
+        if self._llm is not None:
+            self._llm.reset()
+
+    def tokenize(self, text: str, special: bool = False) -> list[int]:
+        """The model's tokens for ``text``, no BOS (``special``: parse control-token text)."""
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in the model's context (for the context budget)."""
+        return len(self.tokenize(text))
+
+    def format_prompt(self, messages: Sequence[Mapping[str, str]]) -> str:
+        """The prompt for chat ``messages`` by the GGUF's chat template (as create_chat_completion
+        renders it), ending with the assistant's turn. Control-token text inside a message
+        (a document quoting ``<|im_end|>``, say) is dropped: it would be parsed as the token."""
+        _ = self.llama
+        clean = [{**m, "content": self._control.sub("", m["content"])} for m in messages]
+        return self._formatter(messages=clean).prompt
+
+    def chat(
+        self, messages: Sequence[Mapping[str, str]], max_tokens: int = 256,
+        temperature: float = 0.0, cancel: threading.Event | None = None,
+        logit_bias: Mapping[int, float] | None = None,
+    ) -> Generator[Token, None, Generation]:
+        """Stream a reply to ``messages``; the generator returns a :class:`Generation`.
+
+        Greedy and deterministic at temperature 0, else sampled (top-k 40, top-p 0.95) with
+        the engine's seed. ``cancel.set()`` stops it between tokens and aborts prompt
+        processing. ``logit_bias`` adds to the logits of token ids (-inf bans one).
+        """
+        start = time.perf_counter()
+        llm = self.llama
+        prompt = self.tokenize(self.format_prompt(messages), special=True)
+        if len(prompt) >= self._n_ctx:
+            raise GroundedError(
+                f"the prompt has {len(prompt)} tokens; the model's context is {self._n_ctx}")
+        if not self._busy.acquire(blocking=False):
+            raise GroundedError("the model is busy with another answer")
+        sampling = ({"temp": 0.0, "top_k": 1} if temperature <= 0 else
+                    {"temp": temperature, "top_k": 40, "top_p": 0.95, "min_p": 0.05})
+        llm.set_seed(random.randrange(2**32) if self.seed is None else self.seed)
+        tokens = llm.generate(prompt, repeat_penalty=1.0, logits_processor=_biased(logit_bias),
+                              **sampling)
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        budget = min(max_tokens, self._n_ctx - len(prompt))
+        pieces, n, first, last, reason = [], 0, None, None, "length"
+        self._arm(cancel)
+        try:
+            while n < budget:
+                if cancel is not None and cancel.is_set():
+                    reason = "cancelled"
+                    break
+                token = next(tokens)
+                last = time.perf_counter()
+                if first is None:
+                    first = last
+                    self._arm(None)  # a Python call per graph node would slow generation
+                if self._is_eog(self._vocab, token):
+                    reason = "stop"
+                    break
+                n += 1
+                if text := decoder.decode(llm.detokenize([token])):
+                    pieces.append(text)
+                    yield Token(text)
+        except RuntimeError:  # llama_decode aborted by the cancel callback
+            if not (cancel is not None and cancel.is_set()):
+                raise
+            reason = "cancelled"
+            llm.reset()  # the aborted batch left the KV cache part-written
+        finally:
+            self._arm(None)
+            tokens.close()
+            self._busy.release()
+        if tail := decoder.decode(b"", final=True):
+            pieces.append(tail)
+            yield Token(tail)
+        end = time.perf_counter()
+        gen_s = last - first if n > 1 else 0.0
+        return Generation(
+            text="".join(pieces), prompt_tokens=len(prompt), completion_tokens=n,
+            first_token_ms=((first or end) - start) * 1000, total_ms=(end - start) * 1000,
+            tokens_per_s=(n - 1) / gen_s if gen_s > 0 else 0.0, finish_reason=reason)
+
+    def _arm(self, cancel: threading.Event | None) -> None:
+        """Let llama.cpp abort a decode when ``cancel`` is set (None: no callback)."""
+        self._cancel = cancel
+        if self._set_abort is not None and self._llm is not None:
+            self._set_abort(self._llm.ctx, self._abort_cb if cancel else _ABORT(), None)
+
+
+def _biased(bias: Mapping[int, float] | None):
+    """A logits processor that adds ``bias`` (what create_completion's logit_bias does)."""
+    if not bias:
+        return None
+    import llama_cpp
+    import numpy as np
+
+    ids, add = np.array(list(bias), dtype=np.intc), np.array(list(bias.values()), np.single)
+
+    def apply(_input_ids, scores):
+        scores = np.copy(scores)
+        scores[ids] += add
+        return scores
+
+    return llama_cpp.LogitsProcessorList([apply])

@@ -1,0 +1,153 @@
+"""`grounded eval`: retrieval and answer quality on a dataset, every configuration in one run.
+
+A dataset folder holds ``questions.jsonl`` (``id``, ``question``, ``answers``,
+``gold_doc_ids``) and its corpus: a folder of files named by ``doc_id`` (``corpus/`` or
+``corpus_small/``) or ``corpus.jsonl``. The corpus is indexed through the normal pipeline into a
+throwaway database; a retrieved chunk is a hit when its file's ``doc_id`` is a gold document.
+Retrieval metrics are document-level over the distinct documents of the ranked chunks;
+``answer_recall@5`` is passage-level: one of the top 5 passages contains a reference answer.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import tempfile
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from desktop.core import metrics
+from desktop.core.errors import GroundedError
+from desktop.core.retrieve import Retriever
+
+RETRIEVAL_MODES = ("hybrid", "vector", "bm25")
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    gold_doc_ids: frozenset[str]
+    answerable: bool = True
+
+
+@dataclass
+class Dataset:
+    """Questions and where their corpus lives."""
+
+    name: str
+    questions: list[Question]
+    unanswerable: list[Question] = field(default_factory=list)
+    corpus_dir: Path | None = None
+    corpus_jsonl: Path | None = None
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Read a questions JSONL file."""
+    out = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            q = json.loads(line)
+            out.append(Question(
+                str(q["id"]), q["question"], tuple(q.get("answers") or ()),
+                frozenset(q.get("gold_doc_ids") or ()),
+                answerable=q.get("expected") != "no_answer_in_corpus" and bool(q.get("answers")),
+            ))
+    return out
+
+
+def load_dataset(folder: Path, questions: Path | None = None, limit: int | None = None,
+                 seed: int = 0) -> Dataset:
+    """Find a dataset's corpus and questions; sample ``limit`` questions reproducibly.
+
+    With a ``corpus_small/`` folder the matching ``questions_small.jsonl`` (and the
+    unanswerable probes, when present) are used unless ``questions`` names a file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GroundedError(f"{folder}: no such dataset folder")
+    corpus_dir = next((folder / n for n in ("corpus_small", "corpus") if (folder / n).is_dir()),
+                      None)
+    jsonl = folder / "corpus.jsonl"
+    if corpus_dir is None and not jsonl.is_file():
+        raise GroundedError(f"{folder} has no corpus/ folder and no corpus.jsonl")
+    small = corpus_dir is not None and corpus_dir.name == "corpus_small"
+    qfile = questions or folder / ("questions_small.jsonl" if small else "questions.jsonl")
+    if not qfile.is_file():
+        raise GroundedError(f"{qfile}: no such questions file")
+    qs = [q for q in load_questions(qfile) if q.answerable]
+    probes_file = folder / "questions_small_unanswerable.jsonl"
+    probes = load_questions(probes_file) if small and probes_file.is_file() else []
+    if limit:
+        rng = random.Random(seed)
+        qs = rng.sample(qs, min(limit, len(qs)))
+        probes = rng.sample(probes, min(max(1, limit // 4), len(probes))) if probes else []
+    return Dataset(folder.name, qs, probes, corpus_dir, None if corpus_dir else jsonl)
+
+
+def materialize(dataset: Dataset, into: Path) -> Path:
+    """The folder to index: the corpus folder, or corpus.jsonl written out as files."""
+    if dataset.corpus_dir is not None:
+        return dataset.corpus_dir
+    target = into / "corpus"
+    target.mkdir(parents=True, exist_ok=True)
+    with dataset.corpus_jsonl.open(encoding="utf-8") as f:  # type: ignore[union-attr]
+        for line in f:
+            doc = json.loads(line)
+            title = doc.get("title")
+            body = f"# {title}\n\n{doc['text']}" if title else doc["text"]
+            (target / f"{doc['doc_id']}.md").write_text(body, encoding="utf-8")
+    return target
+
+
+def doc_id_of(path: str) -> str:
+    """A corpus file is named by its doc_id."""
+    return Path(path).stem
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def retrieval_metrics(retriever: Retriever, questions: list[Question], mode: str,
+                      collection: str | None = None) -> dict[str, float]:
+    """recall@1/5/10, mrr@10, ndcg@10, answer_recall@5 and latency for one retrieval mode."""
+    rows: dict[str, list[float]] = {k: [] for k in
+                                    ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10",
+                                     "answer_recall@5")}
+    latency = []
+    for q in questions:
+        r = retriever.search(q.question, k=10, collections=[collection] if collection else None,
+                             mode=mode)
+        latency.append(r.embed_ms + r.search_ms)
+        ranked = metrics.ranked_documents([doc_id_of(p.path) for p in r.passages])
+        gold = set(q.gold_doc_ids)
+        rows["recall@1"].append(metrics.recall_at(ranked, gold, 1))
+        rows["recall@5"].append(metrics.recall_at(ranked, gold, 5))
+        rows["recall@10"].append(metrics.recall_at(ranked, gold, 10))
+        rows["mrr@10"].append(metrics.mrr_at(ranked, gold, 10))
+        rows["ndcg@10"].append(metrics.ndcg_at(ranked, gold, 10))
+        rows["answer_recall@5"].append(float(any(
+            metrics.contains_answer(p.text, q.answers) for p in r.passages[:5])))
+    out = {k: statistics.fmean(v) if v else 0.0 for k, v in rows.items()}
+    out["retrieve_ms_p50"] = _percentile(latency, 0.5)
+    out["retrieve_ms_p95"] = _percentile(latency, 0.95)
+    return out
+
+
+def index_dataset(dataset: Dataset, indexer_factory, workdir: Path) -> Generator:
+    """Index the dataset's corpus (a generator of index progress; returns the report)."""
+    folder = materialize(dataset, workdir)
+    return (yield from indexer_factory().run([folder], "eval"))
+
+
+def temporary_workdir() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="grounded-eval-")

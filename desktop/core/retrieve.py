@@ -1,0 +1,203 @@
+"""Hybrid retrieval: nearest vectors and best BM25 matches, fused, scoped to collections.
+
+Vector search runs over a memory-resident float32 matrix of every vector in the store (read
+once from ``vec0``, reloaded when the store's generation changes): exact cosine search by one
+matrix-vector product, which at 100k chunks is several times faster than ``vec0``'s own scan
+from disk and has recall 1.0 against it. Keyword search is FTS5 BM25 over the bigram-aware
+text of :mod:`desktop.core.keywords`. The two rankings are fused by weighted reciprocal rank
+fusion (:func:`fuse`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from desktop.core import keywords
+from desktop.core.embed import Embedder
+from desktop.core.errors import GroundedError
+from desktop.core.store import Store
+
+#: Reciprocal rank fusion constant (Cormack et al. 2009).
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with where it came from and why it was chosen."""
+
+    chunk_id: int
+    path: str
+    page: int | None
+    page_end: int | None
+    heading: str | None
+    text: str
+    score: float  # fused score (higher is better)
+    vector_score: float | None = None  # cosine similarity, when the vector search found it
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The passages for one question, best first, with timings."""
+
+    passages: list[Passage]
+    best_cosine: float  # the best cosine of any chunk in scope (for the refusal threshold)
+    embed_ms: float
+    search_ms: float
+
+
+def fuse(rankings: Sequence[Sequence[int]], weights: Sequence[float] | None = None,
+         k: int = RRF_K) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion: ``score(d) = Σ w_i / (k + rank_i(d))`` (ranks from 1).
+
+    Returns (id, score) pairs, best first; ties keep the order of first appearance.
+    """
+    weights = weights or [1.0] * len(rankings)
+    scores: dict[int, float] = {}
+    for ranking, w in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + w / (k + rank)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+class VectorIndex:
+    """Every vector of the store in one float32 matrix, for exact cosine search."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.generation: str | None = None
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.collections = np.zeros(0, dtype=np.int64)
+        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self._lock = threading.Lock()
+
+    def refresh(self) -> None:
+        """Reload the matrix if the store changed since the last load."""
+        generation = self.store.generation()
+        if generation == self.generation:
+            return
+        with self._lock:
+            dim = (self.store.embedder() or (None, 0))[1]
+            rows = self.store.con.execute(
+                "SELECT v.rowid, r.collection_id, v.embedding FROM chunk_vectors v "
+                "JOIN chunks c ON c.id = v.rowid JOIN documents d ON d.id = c.document_id "
+                "JOIN roots r ON r.id = d.root_id"
+            ).fetchall() if dim else []
+            self.ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            self.collections = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+            buf = b"".join(r[2] for r in rows)
+            self.matrix = np.frombuffer(buf, dtype=np.float32).reshape(len(rows), dim)
+            self.generation = generation
+
+    def search(self, query: np.ndarray, k: int, collections: Sequence[int] | None = None
+               ) -> tuple[list[int], list[float]]:
+        """The ``k`` nearest chunk ids (cosine, best first) within ``collections``."""
+        self.refresh()
+        if not len(self.ids):
+            return [], []
+        scores = self.matrix @ query.astype(np.float32)
+        if collections is not None:
+            scores = np.where(np.isin(self.collections, collections), scores, -np.inf)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[np.isfinite(scores[top])]
+        return self.ids[top].tolist(), scores[top].astype(float).tolist()
+
+
+class Retriever:
+    """Hybrid search over a store; create once and reuse (it caches the vector matrix)."""
+
+    def __init__(self, store: Store, embedder: Embedder, candidates: int = 50,
+                 keyword_weight: float = 1.0, vector_weight: float = 1.0) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.vectors = VectorIndex(store)
+        self.candidates = candidates
+        self.weights = (vector_weight, keyword_weight)
+
+    def collection_ids(self, names: Sequence[str] | None) -> list[int] | None:
+        """Ids for collection names (None: all); an unknown name is a user error."""
+        if not names:
+            return None
+        ids = []
+        for name in names:
+            cid = self.store.collection_id(name)
+            if cid is None:
+                raise GroundedError(f"no collection named {name!r}")
+            ids.append(cid)
+        return ids
+
+    def keyword_search(self, question: str, k: int, collections: Sequence[int] | None = None
+                       ) -> list[int]:
+        """Chunk ids of the best BM25 matches, best first."""
+        query = keywords.match_query(question)
+        if query is None:
+            return []
+        if collections is None:
+            rows = self.store.con.execute(
+                "SELECT rowid FROM chunk_fts WHERE chunk_fts MATCH ? ORDER BY rank LIMIT ?",
+                (query, k),
+            )
+        else:
+            marks = ",".join("?" * len(collections))
+            rows = self.store.con.execute(
+                "SELECT f.rowid FROM chunk_fts f JOIN chunks c ON c.id = f.rowid "
+                "JOIN documents d ON d.id = c.document_id JOIN roots r ON r.id = d.root_id "
+                f"WHERE chunk_fts MATCH ? AND r.collection_id IN ({marks}) "
+                "ORDER BY f.rank LIMIT ?",
+                (query, *collections, k),
+            )
+        return [r[0] for r in rows]
+
+    def search(self, question: str, k: int = 5, collections: Sequence[str] | None = None,
+               mode: str = "hybrid") -> Retrieval:
+        """The ``k`` best passages for ``question``; ``mode`` is hybrid, vector or bm25."""
+        scope = self.collection_ids(collections)
+        t0 = time.perf_counter()
+        vec_ids: list[int] = []
+        vec_scores: list[float] = []
+        best = 0.0
+        embed_ms = 0.0
+        if mode in ("hybrid", "vector"):
+            query = self.embedder.embed([question])[0]
+            embed_ms = (time.perf_counter() - t0) * 1000
+            vec_ids, vec_scores = self.vectors.search(query, self.candidates, scope)
+            best = vec_scores[0] if vec_scores else 0.0
+        kw_ids = self.keyword_search(question, self.candidates, scope) \
+            if mode in ("hybrid", "bm25") else []
+        if mode == "vector":
+            fused = list(zip(vec_ids, vec_scores, strict=True))
+        elif mode == "bm25":
+            fused = [(cid, 1.0 / (RRF_K + i)) for i, cid in enumerate(kw_ids, start=1)]
+        else:
+            fused = fuse([vec_ids, kw_ids], self.weights)
+        top = fused[:k]
+        vec_rank = {cid: i for i, cid in enumerate(vec_ids, start=1)}
+        vec_cos = dict(zip(vec_ids, vec_scores, strict=True))
+        kw_rank = {cid: i for i, cid in enumerate(kw_ids, start=1)}
+        passages = self._load([cid for cid, _ in top])
+        result = [
+            Passage(cid, *passages[cid], score=score, vector_score=vec_cos.get(cid),
+                    vector_rank=vec_rank.get(cid), keyword_rank=kw_rank.get(cid))
+            for cid, score in top if cid in passages
+        ]
+        search_ms = (time.perf_counter() - t0) * 1000 - embed_ms
+        return Retrieval(result, best, embed_ms, search_ms)
+
+    def _load(self, chunk_ids: list[int]) -> dict[int, tuple]:
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self.store.con.execute(
+            "SELECT c.id, d.path, c.page, c.page_end, c.heading, c.text FROM chunks c "
+            f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
+            chunk_ids,
+        )
+        return {r[0]: r[1:] for r in rows}

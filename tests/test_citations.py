@@ -1,0 +1,22 @@
+from desktop.core.citations import check_citations
+
+
+def test_valid_citations_are_kept_in_order():
+    c = check_citations("Rent is due monthly [2]. Notice is 90 days [1][2].", 3)
+    assert c.cited == (2, 1) and c.invalid == 0
+    assert c.text == "Rent is due monthly [2]. Notice is 90 days [1][2]."
+
+
+def test_invented_citations_are_removed_and_counted():
+    c = check_citations("It is blue [7]. It is red [1, 9].", 2)
+    assert c.text == "It is blue. It is red [1]."
+    assert c.cited == (1,) and c.invalid == 2
+
+
+def test_no_sources_means_every_mark_is_invalid():
+    c = check_citations("Paris [1].", 0)
+    assert c.text == "Paris." and c.cited == () and c.invalid == 1
+
+
+def test_text_without_marks_is_untouched():
+    assert check_citations("Just words, [not a cite].", 3).text == "Just words, [not a cite]."

@@ -1,0 +1,83 @@
+"""Hybrid retrieval on the real store and embedder; fusion as a pure function."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from desktop.core.errors import GroundedError
+from desktop.core.index import Indexer
+from desktop.core.retrieve import Retriever, fuse
+
+
+def _index(store, embedder, root, collection):
+    gen = Indexer(store, embedder).run([root], collection)
+    for _ in gen:
+        pass
+
+
+@pytest.fixture
+def library(store, embedder, tmp_path):
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    home.mkdir()
+    (work / "lease.md").write_text(
+        "# Lease\n\nThe tenant must give ninety days written notice before moving out.\n")
+    (work / "payroll.txt").write_text("Salaries are paid on the last working day of the month.\n")
+    (work / "codes.txt").write_text("The server room door code is XK-4471.\n")
+    (home / "garden.txt").write_text("Tomatoes need six hours of direct sunlight each day.\n")
+    (home / "recipes.md").write_text("# Bread\n\nKnead the dough for ten minutes; let it rise.\n")
+    _index(store, embedder, work, "work")
+    _index(store, embedder, home, "home")
+    return Retriever(store, embedder)
+
+
+def test_fuse_rewards_agreement_and_is_pure():
+    fused = fuse([[1, 2, 3], [3, 4, 1]])
+    assert [i for i, _ in fused][:2] == [1, 3]  # in both lists beats first in one
+    assert fuse([[5], []]) == [(5, pytest.approx(1 / 61))]
+    weighted = fuse([[1], [2]], weights=[1.0, 2.0])
+    assert weighted[0][0] == 2
+
+
+def test_a_paraphrase_is_found_by_meaning(library):
+    r = library.search("How much notice do I need to give before leaving the flat?", k=1)
+    assert r.passages[0].path.endswith("lease.md")
+    assert r.passages[0].heading == "Lease"
+    assert r.best_cosine > 0.3 and r.embed_ms > 0
+
+
+def test_an_exact_code_is_found_by_keyword(library):
+    p = library.search("XK-4471", k=1, mode="bm25").passages
+    assert p and p[0].path.endswith("codes.txt") and p[0].keyword_rank == 1
+    assert library.search("XK-4471", k=1).passages[0].path.endswith("codes.txt")
+
+
+def test_search_is_scoped_to_collections(library):
+    for mode in ("hybrid", "vector", "bm25"):
+        r = library.search("sunlight for tomatoes", k=5, collections=["work"], mode=mode)
+        assert all("garden" not in p.path for p in r.passages), mode
+    r = library.search("sunlight for tomatoes", k=1, collections=["home"])
+    assert r.passages[0].path.endswith("garden.txt")
+    with pytest.raises(GroundedError, match="no collection named 'nope'"):
+        library.search("x", collections=["nope"])
+
+
+def test_hostile_punctuation_never_breaks_search(library):
+    for q in ['"', "a-b: c*", "NEAR(", "(((", "—", ""]:
+        library.search(q, k=3)
+
+
+def test_the_vector_matrix_follows_the_store_and_matches_vec0(library, store, embedder, tmp_path):
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "new.txt").write_text("Penguins huddle together to stay warm in Antarctica.")
+    library.search("warm", k=1)  # loads the matrix
+    _index(store, embedder, extra, "work")
+    assert library.search("huddling birds in the cold", k=1).passages[0].path.endswith("new.txt")
+    q = embedder.embed(["bread dough"])[0]
+    ours, _ = library.vectors.search(q, 5)
+    exact = [r[0] for r in store.con.execute(
+        "SELECT rowid FROM chunk_vectors WHERE embedding MATCH ? AND k = 5 ORDER BY distance",
+        (q.astype(np.float32).tobytes(),))]
+    assert ours == exact
