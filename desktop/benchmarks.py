@@ -19,7 +19,7 @@ import numpy as np
 from desktop.config import Settings
 from desktop.core.embed import SentenceTransformerEmbedder
 from desktop.core.index import EMBED_BATCH, Indexer
-from desktop.core.store import Store
+from desktop.core.store import ChunkRecord, DocumentUpdate, Store
 
 Report = Callable[[str], None]
 
@@ -174,3 +174,89 @@ def bench_rescan(say: Report, n_files: int = 10_000, repeats: int = 3) -> dict:
     say(f"bare os.walk + os.stat reference: {ref:.3f} s")
     say(f"RATIO re-scan / bare stat walk: {best / ref:.2f}x")
     return {"files": n_files, "rescan_s": best, "stat_walk_s": ref, "ratio": best / ref}
+
+
+def _synthetic_store(path: Path, n_chunks: int, texts: list[str], vectors: np.ndarray,
+                     seed: int = 0) -> Store:
+    """A store of ``n_chunks`` real texts with vectors near real ones (noise added)."""
+    rng = np.random.default_rng(seed)
+    store = Store.open(path)
+    store.bind_embedder("bench", vectors.shape[1])
+    root = store.add_root(store.collection_id("bench", create=True), "/bench")
+    per_doc = 100
+    for start in range(0, n_chunks, 10 * per_doc):
+        updates = []
+        for d in range(start, min(n_chunks, start + 10 * per_doc), per_doc):
+            n = min(per_doc, n_chunks - d)
+            idx = rng.integers(0, len(texts), n)
+            vec = vectors[idx] + rng.normal(scale=0.02, size=(n, vectors.shape[1]))
+            vec = (vec / np.linalg.norm(vec, axis=1, keepdims=True)).astype(np.float32)
+            chunks = [ChunkRecord(texts[i], None, None, 0, len(texts[i]), 0) for i in idx]
+            updates.append(DocumentUpdate(root, f"/bench/doc{d:07d}.txt", 1, 1, f"h{d}", "text",
+                                          "indexed", chunks=chunks, vectors=vec))
+        store.write_documents(updates)
+    return store
+
+
+def bench_retrieve(eval_dir: Path, say: Report, sizes: tuple[int, ...] = (10_000, 100_000),
+                   n_queries: int = 200) -> dict:
+    """Hybrid retrieval latency (query embedding included) at each size, against vec0's scan.
+
+    The store holds real chunk texts of ../shared/eval with vectors near their real embeddings
+    (a random real vector plus a little noise: the cost of exact search does not depend on the
+    values). The reference is sqlite-vec's own ``vec0`` KNN over the same vectors; recall@10 of
+    our vector search is measured against it.
+    """
+    import json
+
+    from desktop.core.retrieve import Retriever
+
+    texts, questions = [], []
+    for name in ("squad_v1.1_dev", "covidqa_long", "xquad_multilingual"):
+        with (eval_dir / name / "corpus.jsonl").open(encoding="utf-8") as f:
+            texts += [json.loads(line)["text"][:1200] for line in f]
+        with (eval_dir / name / "questions.jsonl").open(encoding="utf-8") as f:
+            questions += [json.loads(line)["question"] for line in f]
+    questions = questions[:: max(1, len(questions) // n_queries)][:n_queries]
+    embedder = SentenceTransformerEmbedder()
+    sample = texts[:: max(1, len(texts) // 1500)]
+    t0 = time.perf_counter()
+    base = embedder.embed(sample)
+    say(f"embedded {len(sample)} real chunks for the vector pool "
+        f"in {time.perf_counter() - t0:.0f} s")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="grounded-bench-") as tmp:
+        for size in sizes:
+            with _synthetic_store(Path(tmp) / f"{size}.sqlite", size, sample, base) as store:
+                retriever = Retriever(store, embedder)
+                t0 = time.perf_counter()
+                retriever.search("warm up")  # loads the matrix
+                load_s = time.perf_counter() - t0
+                ours, vec0, recall = [], [], []
+                for q in questions:
+                    t0 = time.perf_counter()
+                    retriever.search(q, k=10)
+                    ours.append((time.perf_counter() - t0) * 1000)
+                    qv = embedder.embed([q])[0]
+                    ids, _ = retriever.vectors.search(qv, 10)
+                    t0 = time.perf_counter()
+                    exact = [r[0] for r in store.con.execute(
+                        "SELECT rowid FROM chunk_vectors WHERE embedding MATCH ? AND k = 10 "
+                        "ORDER BY distance", (qv.tobytes(),))]
+                    vec0.append((time.perf_counter() - t0) * 1000)
+                    recall.append(len(set(ids) & set(exact)) / 10)
+            p = lambda xs, q: float(np.percentile(xs, q))  # noqa: E731
+            row = {
+                "hybrid_ms_p50": p(ours, 50), "hybrid_ms_p95": p(ours, 95),
+                "vec0_knn_ms_p50": p(vec0, 50), "vec0_knn_ms_p95": p(vec0, 95),
+                "recall@10_vs_vec0": float(np.mean(recall)), "matrix_load_s": load_s,
+            }
+            results[str(size)] = row
+            say(f"{size:>7} chunks: hybrid search (embed + vectors + BM25 + fusion) "
+                f"p50 {row['hybrid_ms_p50']:.1f} ms, p95 {row['hybrid_ms_p95']:.1f} ms; "
+                f"vec0 KNN alone p50 {row['vec0_knn_ms_p50']:.1f} ms, "
+                f"p95 {row['vec0_knn_ms_p95']:.1f} ms; recall@10 vs vec0 "
+                f"{row['recall@10_vs_vec0']:.3f}; matrix load {load_s:.2f} s")
+            say(f"RATIO hybrid p95 / vec0 KNN p95 at {size}: "
+                f"{row['hybrid_ms_p95'] / row['vec0_knn_ms_p95']:.2f}")
+    return results

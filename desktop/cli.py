@@ -267,7 +267,7 @@ def forget(paths: tuple[Path, ...], collection: str | None, as_json: bool) -> No
 
 
 @cli.command()
-@click.argument("name", type=click.Choice(["index", "rescan"]))
+@click.argument("name", type=click.Choice(["index", "rescan", "retrieve", "generate"]))
 @click.option(
     "--corpus",
     "corpora",
@@ -298,8 +298,17 @@ def bench(
                 eval_dir / "pdfs",
             )
         result = benchmarks.bench_index(list(corpora), _err, limit)
-    else:
+    elif name == "rescan":
         result = benchmarks.bench_rescan(_err, n_files)
+    elif name == "retrieve":
+        eval_dir = benchmarks.default_eval_dir()
+        if eval_dir is None:
+            raise GroundedError("no ../shared/eval found beside the checkout")
+        result = benchmarks.bench_retrieve(eval_dir, _err)
+    else:
+        from desktop.bench_generate import bench_generate
+
+        result = bench_generate(_err)
     _emit(result, as_json, lambda: None)
 
 

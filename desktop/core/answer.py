@@ -1,0 +1,160 @@
+"""Grounded answers: numbered sources in the prompt, checked citations, honest refusals.
+
+The answer carries the passages that went into its prompt (citations are data): nothing is
+searched again to show them. When retrieval finds nothing relevant the model is not asked at
+all, and the answer says so.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from desktop.core.citations import check_citations
+from desktop.core.engine import Engine, Generation, Token
+from desktop.core.retrieve import Passage, Retriever
+
+REFUSAL = "I could not find that in your files."
+
+#: Below this best cosine (and with no strong keyword match) retrieval found nothing relevant.
+#: Calibrated on ../shared/eval/squad_v1.1_dev (answerable vs unanswerable questions).
+MIN_COSINE = 0.30
+
+SYSTEM_RAG = (
+    "You answer questions using only the numbered sources. Answer in a few words, then cite "
+    "the source you used like [1]. If the sources do not contain the answer, reply exactly: "
+    f"{REFUSAL}"
+)
+SYSTEM_BARE = "Answer the question in a few words."
+
+
+@dataclass(frozen=True)
+class Source:
+    """A passage as it was numbered in the prompt."""
+
+    n: int
+    chunk_id: int | None
+    path: str
+    page: int | None
+    page_end: int | None
+    heading: str | None
+    text: str
+    score: float
+
+    def label(self) -> str:
+        """File name with page (range), as shown in the prompt and to people."""
+        name = Path(self.path).name
+        if self.page is None:
+            return name
+        if self.page_end and self.page_end != self.page:
+            return f"{name}, pp. {self.page}-{self.page_end}"
+        return f"{name}, p. {self.page}"
+
+
+@dataclass
+class Answer:
+    """What `ask` returns: the checked answer, its sources and its measures."""
+
+    question: str
+    text: str
+    refused: bool
+    sources: list[Source]
+    cited: tuple[int, ...] = ()
+    invalid_citations: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    generation: Generation | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "refused": self.refused,
+            "sources": [{"n": s.n, "path": s.path, "page": s.page, "page_end": s.page_end,
+                         "heading": s.heading, "text": s.text, "score": s.score}
+                        for s in self.sources],
+            "cited": list(self.cited),
+            "invalid_citations": self.invalid_citations,
+            "timings": self.timings,
+        }
+
+
+def sources_from(passages: Sequence[Passage]) -> list[Source]:
+    return [Source(i, p.chunk_id, p.path, p.page, p.page_end, p.heading, p.text, p.score)
+            for i, p in enumerate(passages, start=1)]
+
+
+def build_messages(question: str, sources: Sequence[Source]) -> list[dict[str, str]]:
+    """The chat messages for a question with (or without) numbered sources."""
+    if not sources:
+        return [{"role": "system", "content": SYSTEM_BARE},
+                {"role": "user", "content": question}]
+    blocks = "\n\n".join(f"[{s.n}] ({s.label()})\n{s.text.strip()}" for s in sources)
+    return [{"role": "system", "content": SYSTEM_RAG},
+            {"role": "user", "content": f"Sources:\n{blocks}\n\nQuestion: {question}"}]
+
+
+class Answerer:
+    """Retrieval + the engine: answers one question at a time."""
+
+    def __init__(self, engine: Engine, retriever: Retriever | None, k: int = 5,
+                 max_answer_tokens: int = 128, min_cosine: float = MIN_COSINE) -> None:
+        self.engine = engine
+        self.retriever = retriever
+        self.k = k
+        self.max_answer_tokens = max_answer_tokens
+        self.min_cosine = min_cosine
+
+    def fit(self, question: str, sources: list[Source]) -> list[Source]:
+        """Keep the best sources that fit the model's context, counted in its own tokens."""
+        budget = self.engine.n_ctx - self.max_answer_tokens - 16
+        while sources:
+            used = self.engine.count_tokens(
+                "\n".join(m["content"] for m in build_messages(question, sources))) + 32
+            if used <= budget:
+                return sources
+            sources = sources[:-1]
+        return sources
+
+    def ask(self, question: str, collections: Sequence[str] | None = None,
+            retrieval: bool = True, mode: str = "hybrid", passages: Sequence[Passage] | None = None,
+            temperature: float = 0.0, cancel: threading.Event | None = None,
+            ) -> Generator[Token, None, Answer]:
+        """Stream the answer's tokens; return the checked :class:`Answer`.
+
+        ``passages`` hands the model given passages instead of searching (the eval's oracle).
+        """
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        sources: list[Source] = []
+        if passages is not None:
+            sources = sources_from(passages)
+        elif retrieval and self.retriever is not None:
+            found = self.retriever.search(question, k=self.k, collections=collections, mode=mode)
+            timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
+            if not self._relevant(found.passages, found.best_cosine):
+                timings["total_ms"] = (time.perf_counter() - t0) * 1000
+                return Answer(question, REFUSAL, True, [], timings=timings)
+            sources = sources_from(found.passages)
+        sources = self.fit(question, sources)
+        gen = self.engine.chat(build_messages(question, sources), self.max_answer_tokens,
+                               temperature=temperature, cancel=cancel)
+        stats: Generation = yield from gen
+        checked = check_citations(stats.text, len(sources))
+        refused = REFUSAL.lower().rstrip(".") in stats.text.lower()
+        timings.update(first_token_ms=stats.first_token_ms + timings.get("retrieve_ms", 0.0),
+                       total_ms=(time.perf_counter() - t0) * 1000,
+                       tokens_per_s=stats.tokens_per_s)
+        return Answer(question, REFUSAL if refused else checked.text, refused, sources,
+                      () if refused else checked.cited, checked.invalid, timings, stats)
+
+    def _relevant(self, passages: Sequence[Passage], best_cosine: float) -> bool:
+        """Whether retrieval found anything worth answering from."""
+        if not passages:
+            return False
+        if best_cosine >= self.min_cosine:
+            return True
+        # The embedder may not read the question's language: trust a top keyword match.
+        return any(p.keyword_rank == 1 for p in passages[:3])
