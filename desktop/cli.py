@@ -267,6 +267,53 @@ def forget(paths: tuple[Path, ...], collection: str | None, as_json: bool) -> No
 
 
 @cli.command()
+@click.argument("question")
+@click.option("--collection", "-c", "collections", multiple=True,
+              help="Search only these collections (default: all).")
+@click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Passages per answer.")
+@click.option("--no-retrieval", is_flag=True, help="Ask the bare model, without your files.")
+@click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
+@click.option("--temperature", type=float, default=0.0, show_default=True,
+              help="0 is greedy and deterministic.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def ask(question: str, collections: tuple[str, ...], k: int, no_retrieval: bool,
+        model: Path | None, temperature: float, as_json: bool) -> None:
+    """Answer QUESTION from the indexed files, citing the passages used."""
+    from desktop.core.answer import Answerer
+    from desktop.core.embed import SentenceTransformerEmbedder
+    from desktop.core.engine import Engine
+    from desktop.core.retrieve import Retriever
+
+    with _open_store() as store, Engine(model) as engine, _CancelOnInterrupt() as cancel:
+        retriever = None
+        if not no_retrieval:
+            emb = store.embedder()
+            if emb is None:
+                raise GroundedError("nothing is indexed yet: run `grounded index FOLDER` first")
+            setting = "" if emb[0] == SentenceTransformerEmbedder().model_id else emb[0]
+            retriever = Retriever(store, SentenceTransformerEmbedder(setting))
+            _ = retriever.embedder.model  # load now, so the timings measure the answer only
+        answerer = Answerer(engine, retriever, k=k)
+        stream = answerer.ask(question, collections or None, retrieval=not no_retrieval,
+                              temperature=temperature, cancel=cancel)
+        out = sys.stderr if as_json else sys.stdout
+        answer = _drive(stream, lambda tok: (out.write(tok.text), out.flush()))
+        out.write("\n")
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+        return
+    if answer.refused or answer.text != answer.generation_text():
+        click.echo(f"\n{answer.text}")
+    for s in answer.sources:
+        mark = "*" if s.n in answer.cited else " "
+        click.echo(f"{mark}[{s.n}] {s.label()}: {' '.join(s.text.split())[:160]}")
+    t = answer.timings
+    _err(f"retrieval {t.get('retrieve_ms', 0):.0f} ms · first token "
+         f"{t.get('first_token_ms', 0):.0f} ms · {t.get('tokens_per_s', 0):.1f} tokens/s")
+
+
+@cli.command()
 @click.argument("name", type=click.Choice(["index", "rescan", "retrieve", "generate"]))
 @click.option(
     "--corpus",

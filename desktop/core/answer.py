@@ -67,6 +67,10 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     generation: Generation | None = None
 
+    def generation_text(self) -> str:
+        """What the model streamed (before citation checks)."""
+        return self.generation.text.strip() if self.generation else ""
+
     def to_dict(self) -> dict:
         return {
             "question": self.question,
