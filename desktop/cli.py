@@ -313,6 +313,48 @@ def ask(question: str, collections: tuple[str, ...], k: int, no_retrieval: bool,
          f"{t.get('first_token_ms', 0):.0f} ms · {t.get('tokens_per_s', 0):.1f} tokens/s")
 
 
+@cli.command("eval")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--questions", type=click.Path(path_type=Path), help="A questions JSONL file.")
+@click.option("--limit", type=click.IntRange(1), help="Sample N questions (reproducibly).")
+@click.option("--no-answers", is_flag=True, help="Retrieval metrics only.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: bool,
+          as_json: bool) -> None:
+    """Retrieval quality on DATASET (a folder of ../shared/eval), per retrieval mode."""
+    from desktop.core import evaluate
+    from desktop.core.embed import SentenceTransformerEmbedder
+    from desktop.core.index import Indexer
+    from desktop.core.retrieve import Retriever
+    from desktop.core.store import Store
+
+    if not no_answers:
+        raise GroundedError("answer metrics are not built yet: pass --no-answers")
+    ds = evaluate.load_dataset(dataset, questions, limit)
+    emb = SentenceTransformerEmbedder()
+    line = _ProgressLine()
+    with evaluate.temporary_workdir() as tmp, Store.open(Path(tmp) / "eval.sqlite") as store:
+        _err(f"indexing {ds.name} into a throwaway index…")
+        folder = evaluate.materialize(ds, Path(tmp))
+        _drive(Indexer(store, emb).run([folder], "eval"),
+               lambda p: line.show(p) if p.phase == "indexing" else None)
+        line.end()
+        retriever = Retriever(store, emb)
+        retriever.search("warm up")
+        rows = {mode: evaluate.retrieval_metrics(retriever, ds.questions, mode)
+                for mode in evaluate.RETRIEVAL_MODES}
+    data = {"dataset": ds.name, "questions": len(ds.questions), "configurations": rows}
+
+    def human() -> None:
+        keys = list(next(iter(rows.values())))
+        click.echo(f"{ds.name}: {len(ds.questions)} questions")
+        click.echo("mode     " + " ".join(f"{k:>15}" for k in keys))
+        for mode, row in rows.items():
+            click.echo(f"{mode:<8} " + " ".join(f"{row[k]:>15.3f}" for k in keys))
+
+    _emit(data, as_json, human)
+
+
 @cli.command()
 @click.argument("name", type=click.Choice(["index", "rescan", "retrieve", "generate"]))
 @click.option(

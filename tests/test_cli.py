@@ -112,3 +112,21 @@ def test_an_unreadable_file_is_recorded_with_the_reason(tmp_path):
     report = json.loads(proc.stdout)
     assert report["added"] == 2
     assert report["failed"] == [[str(secret), "cannot read: Permission denied"]]
+
+
+def test_eval_reports_retrieval_quality_per_mode(capsys, eval_dir):
+    code, out, err = grounded(capsys, "eval", str(eval_dir / "squad_v1.1_dev"), "--limit", "12",
+                              "--no-answers", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["questions"] == 12
+    rows = data["configurations"]
+    assert set(rows) == {"hybrid", "vector", "bm25"}
+    for row in rows.values():
+        assert 0.0 <= row["recall@1"] <= row["recall@5"] <= row["recall@10"] <= 1.0
+    assert rows["hybrid"]["recall@5"] >= 0.7
+
+
+def test_eval_without_no_answers_says_what_is_missing(capsys, eval_dir):
+    code, _, err = grounded(capsys, "eval", str(eval_dir / "squad_v1.1_dev"))
+    assert code == 1 and "--no-answers" in err
