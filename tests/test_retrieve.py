@@ -7,7 +7,7 @@ import pytest
 
 from desktop.core.errors import GroundedError
 from desktop.core.index import Indexer
-from desktop.core.retrieve import Retriever, fuse
+from desktop.core.retrieve import RRF_K, Retriever, fuse
 
 
 def _index(store, embedder, root, collection):
@@ -35,7 +35,7 @@ def library(store, embedder, tmp_path):
 def test_fuse_rewards_agreement_and_is_pure():
     fused = fuse([[1, 2, 3], [3, 4, 1]])
     assert [i for i, _ in fused][:2] == [1, 3]  # in both lists beats first in one
-    assert fuse([[5], []]) == [(5, pytest.approx(1 / 61))]
+    assert fuse([[5], []]) == [(5, pytest.approx(1 / (RRF_K + 1)))]
     weighted = fuse([[1], [2]], weights=[1.0, 2.0])
     assert weighted[0][0] == 2
 
