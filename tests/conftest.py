@@ -45,3 +45,20 @@ def store(tmp_path):
 
     with Store.open(tmp_path / "index.sqlite") as s:
         yield s
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the CLI in-process: ``cli("index", path)`` returns (exit code, stdout, stderr)."""
+    from desktop.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -6,33 +6,22 @@ import json
 
 import pytest
 
-from desktop.cli import main
 from desktop.core.answer import REFUSAL, Source, build_messages
 
 
-def grounded(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
-def indexed(capsys, tmp_path):
+def indexed(cli, tmp_path):
     root = tmp_path / "docs"
     root.mkdir()
     (root / "warehouse.md").write_text(
         "# Security\n\nThe access code for the east warehouse is 4471-KESTREL.\n")
     (root / "garden.txt").write_text("Tomatoes need six hours of direct sunlight each day.\n")
-    assert grounded(capsys, "index", str(root))[0] == 0
+    assert cli("index", str(root))[0] == 0
     return root
 
 
-def test_an_answer_with_sources_and_timings(capsys, indexed):
-    code, out, err = grounded(capsys, "ask", "What is the access code for the east warehouse?",
+def test_an_answer_with_sources_and_timings(cli, indexed):
+    code, out, err = cli("ask", "What is the access code for the east warehouse?",
                               "--json")
     assert code == 0, err
     answer = json.loads(out)
@@ -42,30 +31,30 @@ def test_an_answer_with_sources_and_timings(capsys, indexed):
     t = answer["timings"]
     assert t["retrieve_ms"] < 2000 and t["first_token_ms"] > 0 and t["tokens_per_s"] > 0
     # Deterministic by default: the same question gives the same answer.
-    again = json.loads(grounded(capsys, "ask", "What is the access code for the east warehouse?",
+    again = json.loads(cli("ask", "What is the access code for the east warehouse?",
                                 "--json")[1])
     assert again["answer"] == answer["answer"]
 
 
-def test_nothing_relevant_means_an_honest_refusal(capsys, indexed):
-    code, out, _ = grounded(capsys, "ask", "Who painted the Mona Lisa?", "--json")
+def test_nothing_relevant_means_an_honest_refusal(cli, indexed):
+    code, out, _ = cli("ask", "Who painted the Mona Lisa?", "--json")
     answer = json.loads(out)
     assert code == 0 and answer["refused"] and answer["answer"] == REFUSAL
     assert answer["sources"] == []
 
 
-def test_no_retrieval_asks_the_bare_model(capsys, indexed):
-    code, out, _ = grounded(capsys, "ask", "What is the access code?", "--no-retrieval", "--json")
+def test_no_retrieval_asks_the_bare_model(cli, indexed):
+    code, out, _ = cli("ask", "What is the access code?", "--no-retrieval", "--json")
     answer = json.loads(out)
     assert code == 0 and answer["sources"] == [] and "4471-KESTREL" not in answer["answer"]
 
 
-def test_user_errors(capsys, tmp_path):
-    code, _, err = grounded(capsys, "ask", "anything")
+def test_user_errors(cli, tmp_path):
+    code, _, err = cli("ask", "anything")
     assert code == 1 and "nothing is indexed yet" in err
     bad = tmp_path / "model.gguf"
     bad.write_text("not a model")
-    code, _, err = grounded(capsys, "ask", "anything", "--no-retrieval", "--model", str(bad))
+    code, _, err = cli("ask", "anything", "--no-retrieval", "--model", str(bad))
     assert code == 1 and "is not a GGUF model file" in err and "Traceback" not in err
 
 

@@ -11,19 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.cli import main
 from desktop.core.embed import bundled_model_path
-
-
-def grounded(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -35,15 +23,15 @@ def folder(tmp_path) -> Path:
     return root
 
 
-def test_index_status_forget_round_trip(capsys, folder):
-    code, out, err = grounded(capsys, "index", str(folder), "--collection", "home", "--json")
+def test_index_status_forget_round_trip(cli, folder):
+    code, out, err = cli("index", str(folder), "--collection", "home", "--json")
     assert code == 0, err
     report = json.loads(out)
     assert report["added"] == 2 and report["chunks"] == 1
     assert report["skipped"][0][0].endswith("b.txt")
     assert "done: 2 added" in err and "done" not in out  # human text goes to stderr
 
-    code, out, _ = grounded(capsys, "status", "--json")
+    code, out, _ = cli("status", "--json")
     status = json.loads(out)
     assert code == 0 and status["documents"] == 2 and status["chunks"] == 1
     assert status["embedder"] == "sentence-transformers/all-MiniLM-L6-v2"
@@ -52,46 +40,46 @@ def test_index_status_forget_round_trip(capsys, folder):
     assert home["name"] == "home" and home["roots"][0]["path"] == str(folder)
     assert home["problems"][0]["status"] == "skipped" and "binary" in home["problems"][0]["reason"]
 
-    code, out, _ = grounded(capsys, "status")
+    code, out, _ = cli("status")
     assert code == 0 and "[home] 2 documents, 1 chunks" in out
 
-    code, out, _ = grounded(capsys, "forget", str(folder), "--json")
+    code, out, _ = cli("forget", str(folder), "--json")
     assert code == 0 and json.loads(out)["documents"] == 2
-    assert json.loads(grounded(capsys, "status", "--json")[1])["documents"] == 0
+    assert json.loads(cli("status", "--json")[1])["documents"] == 0
 
 
-def test_user_errors_are_one_line_and_exit_1(capsys, tmp_path):
-    code, out, err = grounded(capsys, "index", str(tmp_path / "missing"))
+def test_user_errors_are_one_line_and_exit_1(cli, tmp_path):
+    code, out, err = cli("index", str(tmp_path / "missing"))
     assert code == 1 and out == ""
     assert err.strip() == f"error: {tmp_path / 'missing'}: no such file or folder"
-    code, _, err = grounded(capsys, "forget", str(tmp_path))
+    code, _, err = cli("forget", str(tmp_path))
     assert code == 1 and "is not an indexed folder" in err and "Traceback" not in err
-    code, _, err = grounded(capsys, "forget", "--collection", "nope")
+    code, _, err = cli("forget", "--collection", "nope")
     assert code == 1 and err.strip() == "error: no collection named 'nope'"
 
 
-def test_bad_arguments_exit_2(capsys):
-    assert grounded(capsys, "index", "--no-such-flag")[0] == 2
-    assert grounded(capsys, "bench", "nonsense")[0] == 2
-    assert grounded(capsys, "forget")[0] == 2
+def test_bad_arguments_exit_2(cli):
+    assert cli("index", "--no-such-flag")[0] == 2
+    assert cli("bench", "nonsense")[0] == 2
+    assert cli("forget")[0] == 2
 
 
-def test_version(capsys):
-    code, out, _ = grounded(capsys, "--version")
+def test_version(cli):
+    code, out, _ = cli("--version")
     assert code == 0 and out.startswith("grounded, version ")
 
 
-def test_another_embedder_is_announced_and_needs_reembed(capsys, folder, tmp_path):
+def test_another_embedder_is_announced_and_needs_reembed(cli, folder, tmp_path):
     other = tmp_path / "other-model"
     shutil.copytree(bundled_model_path(), other)
-    assert grounded(capsys, "index", str(folder))[0] == 0
-    code, _, err = grounded(capsys, "index", "--embedder", str(other))
+    assert cli("index", str(folder))[0] == 0
+    code, _, err = cli("index", "--embedder", str(other))
     assert code == 1 and "--reembed" in err and "all-MiniLM-L6-v2" in err
-    code, out, err = grounded(capsys, "index", "--embedder", str(other), "--reembed", "--json")
+    code, out, err = cli("index", "--embedder", str(other), "--reembed", "--json")
     assert code == 0, err
     assert "re-embedding every document" in err
     assert json.loads(out)["reembedded"] is True
-    status = json.loads(grounded(capsys, "status", "--json")[1])
+    status = json.loads(cli("status", "--json")[1])
     assert status["embedder"] == str(other) and status["chunks"] == 1
 
 
@@ -114,8 +102,8 @@ def test_an_unreadable_file_is_recorded_with_the_reason(tmp_path):
     assert report["failed"] == [[str(secret), "cannot read: Permission denied"]]
 
 
-def test_eval_reports_retrieval_quality_per_mode(capsys, eval_dir):
-    code, out, err = grounded(capsys, "eval", str(eval_dir / "squad_v1.1_dev"), "--limit", "12",
+def test_eval_reports_retrieval_quality_per_mode(cli, eval_dir):
+    code, out, err = cli("eval", str(eval_dir / "squad_v1.1_dev"), "--limit", "12",
                               "--no-answers", "--json")
     assert code == 0, err
     data = json.loads(out)
@@ -127,6 +115,6 @@ def test_eval_reports_retrieval_quality_per_mode(capsys, eval_dir):
     assert rows["hybrid"]["recall@5"] >= 0.7
 
 
-def test_eval_without_no_answers_says_what_is_missing(capsys, eval_dir):
-    code, _, err = grounded(capsys, "eval", str(eval_dir / "squad_v1.1_dev"))
+def test_eval_without_no_answers_says_what_is_missing(cli, eval_dir):
+    code, _, err = cli("eval", str(eval_dir / "squad_v1.1_dev"))
     assert code == 1 and "--no-answers" in err
