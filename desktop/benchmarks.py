@@ -19,6 +19,7 @@ import numpy as np
 from desktop.config import Settings
 from desktop.core.embed import SentenceTransformerEmbedder
 from desktop.core.index import EMBED_BATCH, Indexer
+from desktop.core.jobs import run_job
 from desktop.core.store import ChunkRecord, DocumentUpdate, Store
 
 Report = Callable[[str], None]
@@ -33,12 +34,6 @@ def default_eval_dir() -> Path | None:
     return None
 
 
-def _drain(gen):
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
 
 
 def _peak_rss_mb() -> tuple[float, float]:
@@ -72,7 +67,7 @@ def bench_index(corpora: list[Path], say: Report, limit: int | None = None) -> d
         )
         with Store.open(work / "index.sqlite") as store:
             t0 = time.perf_counter()
-            report = _drain(Indexer(store, embedder, Settings()).run(corpora, "bench"))
+            report = run_job(Indexer(store, embedder, Settings()).run(corpora, "bench"))
             pipeline_s = time.perf_counter() - t0
             texts = [r[0] for r in store.con.execute("SELECT text FROM chunks ORDER BY id")]
         n = len(texts)
@@ -152,7 +147,7 @@ def bench_rescan(say: Report, n_files: int = 10_000, repeats: int = 3) -> dict:
         embedder = SentenceTransformerEmbedder()
         with Store.open(Path(tmp) / "index.sqlite") as store:
             t0 = time.perf_counter()
-            first = _drain(Indexer(store, embedder).run([root], "bench"))
+            first = run_job(Indexer(store, embedder).run([root], "bench"))
             say(
                 f"first index: {first.added} files, {first.chunks} chunks in "
                 f"{time.perf_counter() - t0:.1f} s"
@@ -160,7 +155,7 @@ def bench_rescan(say: Report, n_files: int = 10_000, repeats: int = 3) -> dict:
             rescans, walks = [], []
             for _ in range(repeats):
                 t0 = time.perf_counter()
-                again = _drain(Indexer(store, embedder).run([root], "bench"))
+                again = run_job(Indexer(store, embedder).run([root], "bench"))
                 rescans.append(time.perf_counter() - t0)
                 assert again.unchanged == n_files and again.chunks == 0
                 t0 = time.perf_counter()

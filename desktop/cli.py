@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import click
 from desktop import __version__, offline
 from desktop.config import Settings, home
 from desktop.core.errors import GroundedError
+from desktop.core.jobs import run_job
 
 
 def _emit(data: dict[str, Any], as_json: bool, human: Callable[[], None]) -> None:
@@ -77,13 +78,6 @@ class _ProgressLine:
             sys.stderr.write("\n")
 
 
-def _drive(gen: Generator, on_progress: Callable[[Any], None]):
-    """Run a progress generator to its return value."""
-    try:
-        while True:
-            on_progress(next(gen))
-    except StopIteration as stop:
-        return stop.value
 
 
 class _CancelOnInterrupt:
@@ -171,7 +165,7 @@ def index(
         if stored and stored[0] != emb.model_id and reembed:
             _err(f"re-embedding every document with {emb.model_id} (was {stored[0]})")
         indexer = Indexer(store, emb, settings)
-        report = _drive(
+        report = run_job(
             indexer.run(list(paths), collection, cancel, reembed=reembed),
             lambda p: line.show(p) if p.phase == "indexing" else None,
         )
@@ -298,7 +292,7 @@ def ask(question: str, collections: tuple[str, ...], k: int, no_retrieval: bool,
         stream = answerer.ask(question, collections or None, retrieval=not no_retrieval,
                               temperature=temperature, cancel=cancel)
         out = sys.stderr if as_json else sys.stdout
-        answer = _drive(stream, lambda tok: (out.write(tok.text), out.flush()))
+        answer = run_job(stream, lambda tok: (out.write(tok.text), out.flush()))
         out.write("\n")
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
@@ -336,7 +330,7 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
     with evaluate.temporary_workdir() as tmp, Store.open(Path(tmp) / "eval.sqlite") as store:
         _err(f"indexing {ds.name} into a throwaway index…")
         folder = evaluate.materialize(ds, Path(tmp))
-        _drive(Indexer(store, emb).run([folder], "eval"),
+        run_job(Indexer(store, emb).run([folder], "eval"),
                lambda p: line.show(p) if p.phase == "indexing" else None)
         line.end()
         retriever = Retriever(store, emb)

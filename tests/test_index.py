@@ -12,6 +12,7 @@ import pytest
 from desktop.config import Settings
 from desktop.core import index as index_mod
 from desktop.core.index import Indexer, IndexReport
+from desktop.core.jobs import run_job
 
 
 class CountingEmbedder:
@@ -29,12 +30,8 @@ class CountingEmbedder:
 
 
 def run(indexer: Indexer, *args, **kw) -> IndexReport:
-    gen = indexer.run(*args, **kw)
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
+    return run_job(indexer.run(*args, **kw))
+
 
 
 @pytest.fixture
@@ -145,11 +142,7 @@ def test_a_file_deleted_between_scan_and_read_is_dropped(store, embedder, docs):
         if p.phase == "indexing":  # the plan is made; nothing read yet
             (docs / "plain.txt").unlink()
             break
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        report = stop.value
+    report = run_job(gen)
     assert any(v.endswith("plain.txt") for v in report.vanished)
     assert "plain.txt" not in _statuses(store)
     _consistent(store)

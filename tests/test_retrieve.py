@@ -7,13 +7,12 @@ import pytest
 
 from desktop.core.errors import GroundedError
 from desktop.core.index import Indexer
+from desktop.core.jobs import run_job
 from desktop.core.retrieve import RRF_K, Retriever, fuse
 
 
 def _index(store, embedder, root, collection):
-    gen = Indexer(store, embedder).run([root], collection)
-    for _ in gen:
-        pass
+    run_job(Indexer(store, embedder).run([root], collection))
 
 
 @pytest.fixture

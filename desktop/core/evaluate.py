@@ -14,7 +14,6 @@ import json
 import random
 import statistics
 import tempfile
-from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,10 +142,6 @@ def retrieval_metrics(retriever: Retriever, questions: list[Question], mode: str
     return out
 
 
-def index_dataset(dataset: Dataset, indexer_factory, workdir: Path) -> Generator:
-    """Index the dataset's corpus (a generator of index progress; returns the report)."""
-    folder = materialize(dataset, workdir)
-    return (yield from indexer_factory().run([folder], "eval"))
 
 
 def temporary_workdir() -> tempfile.TemporaryDirectory:
