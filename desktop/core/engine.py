@@ -5,8 +5,10 @@ missing, foreign, truncated or adapter file is a one-line GroundedError, never a
 :class:`Engine` owns one ``llama_cpp.Llama`` (loaded on first use, freed once by ``close``).
 :meth:`Engine.chat` formats messages with the GGUF's own chat template and is a generator of
 :class:`Token` pieces that *returns* a :class:`Generation` (``stats = yield from
-engine.chat(...)``, or ``StopIteration.value``), like the indexer. llama.cpp's log lines go to
-the ``desktop.core.engine.llama_cpp`` logger (debug), never to stderr.
+engine.chat(...)``, or ``StopIteration.value``), like the indexer. :meth:`Engine.set_adapters`
+attaches GGUF LoRA adapters to the loaded model (checked first by
+:func:`desktop.core.adapters.check_adapter`). llama.cpp's log lines go to the
+``desktop.core.engine.llama_cpp`` logger (debug), never to stderr.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import codecs
 import ctypes
 import logging
+import math
 import os
 import random
 import re
@@ -23,7 +26,8 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.core.errors import GroundedError
+from desktop.core.adapters import AdapterInfo, check_adapter
+from desktop.core.errors import AdapterError, GroundedError
 from desktop.core.modelfile import ModelInfo, bundled_model_path, check_model_file
 
 __all__ = ["Engine", "Generation", "ModelInfo", "Token", "bundled_model_path",
@@ -119,6 +123,9 @@ class Engine:
         self._load_lock, self._busy = threading.Lock(), threading.Lock()
         self._cancel: threading.Event | None = None
         self._abort_cb = _ABORT(lambda _: bool(self._cancel and self._cancel.is_set()))
+        self._loras: dict[Path, tuple[AdapterInfo, object]] = {}  # loaded adapters by file
+        self._retired: list = []  # handles of files changed on disk, freed once detached
+        self._attached: tuple[tuple[AdapterInfo, float], ...] = ()
 
     @property
     def n_ctx(self) -> int:
@@ -179,10 +186,18 @@ class Engine:
         return llm
 
     def close(self) -> None:
-        """Free the model and context (once; later calls do nothing)."""
+        """Free the adapters, model and context (once; later calls do nothing)."""
         with self._load_lock:
             self._closed, llm, self._llm = True, self._llm, None
         if llm is not None:
+            import llama_cpp
+
+            # Before the model: ~llama_model deletes the adapters still registered with it,
+            # and llama_adapter_lora_free unregisters one (freeing after would be a double free).
+            llama_cpp.llama_set_adapters_lora(llm.ctx, None, 0, None)
+            for handle in [*self._retired, *(h for _, h in self._loras.values())]:
+                llama_cpp.llama_adapter_lora_free(handle)
+            self._loras, self._retired, self._attached = {}, [], ()
             llm.close()
 
     def __enter__(self) -> Engine:
@@ -190,6 +205,65 @@ class Engine:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @property
+    def adapters(self) -> tuple[tuple[AdapterInfo, float], ...]:
+        """The attached LoRA adapters and their scales, in the order given."""
+        return self._attached
+
+    def set_adapters(self, adapters: Sequence[tuple[str | Path, float]]) -> None:
+        """Attach exactly ``adapters`` — (GGUF LoRA file, scale) pairs — to the loaded model,
+        replacing the set before; ``[]`` detaches all. Scale 0 gives the base model's output.
+
+        Each file is checked (:func:`check_adapter`) before llama.cpp reads it and loaded once
+        per engine (again only if it changed on disk), so switching, adding or re-scaling
+        never reloads the model. A changed set clears the KV cache. On an error
+        (AdapterError for a file that does not fit) the attached set stays as it was.
+        """
+        import llama_cpp
+
+        llm = self.llama
+        if not self._busy.acquire(blocking=False):
+            raise GroundedError("the model is busy with another answer")
+        try:
+            if bad := [s for _, s in adapters if not math.isfinite(s)]:
+                raise GroundedError(f"an adapter scale must be a finite number, not {bad[0]}")
+            if len({Path(p).expanduser().resolve() for p, _ in adapters}) < len(adapters):
+                raise GroundedError("an adapter is given twice: give it once, with one scale")
+            chosen = tuple((self._lora(path), float(scale)) for path, scale in adapters)
+            if [(i, s) for (i, _), s in chosen] != list(self._attached):
+                n = len(chosen)
+                handles = (llama_cpp.llama_adapter_lora_p_ctypes * n)(*(h for (_, h), _ in chosen))
+                scales = (ctypes.c_float * n)(*(s for _, s in chosen))
+                if llama_cpp.llama_set_adapters_lora(llm.ctx, handles if n else None, n,
+                                                     scales if n else None) != 0:
+                    raise GroundedError("llama.cpp could not attach the adapters")
+                self._attached = tuple((i, s) for (i, _), s in chosen)
+                llm.reset()  # the cached keys and values were computed with the old weights
+            for handle in self._retired:  # none is attached any more
+                llama_cpp.llama_adapter_lora_free(handle)
+            self._retired.clear()
+        finally:
+            self._busy.release()
+
+    def _lora(self, path: str | Path) -> tuple[AdapterInfo, object]:
+        """(info, llama.cpp handle) for an adapter file: checked and loaded on first use."""
+        import llama_cpp
+
+        path = Path(path).expanduser()
+        key = path.resolve()
+        if (cached := self._loras.get(key)) is not None and not cached[0].changed():
+            return cached
+        info = check_adapter(path, self.info)
+        _load_errors.clear()
+        handle = llama_cpp.llama_adapter_lora_init(self._llm.model, os.fsencode(key))
+        if not handle:  # NULL comes back as a false pointer object, not None
+            why = next(iter(_load_errors), "no reason given")
+            raise AdapterError(f"{path}: llama.cpp cannot load the adapter ({why})")
+        if cached is not None:
+            self._retired.append(cached[1])
+        self._loras[key] = (info, handle)
+        return self._loras[key]
 
     def reset(self) -> None:
         """Forget the evaluated prompt (KV cache): the next chat processes its prompt whole.

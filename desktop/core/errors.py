@@ -7,3 +7,7 @@ class GroundedError(Exception):
 
 class EmbedderMismatch(GroundedError):
     """The index was built with another embedder; re-embedding is needed."""
+
+
+class AdapterError(GroundedError):
+    """A LoRA adapter file that is not one, is damaged, or does not fit the model."""

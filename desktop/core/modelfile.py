@@ -115,6 +115,17 @@ class _Header:
         return meta, tensors, -(-self.pos // align) * align + end
 
 
+def read_gguf_header(path: Path) -> tuple[dict, dict, int]:
+    """(metadata less arrays, tensor shapes, bytes the file needs to hold every tensor) from
+    a GGUF file whose magic the caller has checked; ValueError saying why for a header that
+    is cut short or damaged. Fast: arrays are skipped, tensor data is not read."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        try:
+            return _Header(buf).read()
+        except _Damaged as exc:
+            raise ValueError(str(exc)) from None
+
+
 def available_memory() -> int | None:
     """MemAvailable in bytes (Linux); None where unknown."""
     try:
