@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -33,8 +34,8 @@ class Dirs:
         return self.data / "index.sqlite"
 
 
-def home() -> Dirs:
-    """Return the folders for this user, honouring ``GROUNDED_HOME``."""
+def default_dirs() -> Dirs:
+    """The folders before the ``data_dir`` setting: platformdirs' or ``GROUNDED_HOME``'s."""
     override = os.environ.get("GROUNDED_HOME")
     if override:
         root = Path(override).expanduser()
@@ -44,6 +45,14 @@ def home() -> Dirs:
         data=Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
         logs=Path(platformdirs.user_log_dir(APP_NAME, appauthor=False)),
     )
+
+
+def home() -> Dirs:
+    """Return the folders for this user, honouring ``GROUNDED_HOME`` and the ``data_dir``
+    setting (a data folder chosen in the window's settings)."""
+    dirs = default_dirs()
+    data_dir = Settings.load(dirs).data_dir
+    return replace(dirs, data=Path(data_dir).expanduser()) if data_dir else dirs
 
 
 @dataclass(frozen=True)
@@ -62,11 +71,25 @@ class Settings:
     chunk_overlap: int = 32
     #: Embed in bfloat16 where the CPU supports it and the vectors match fp32 (checked at load).
     embed_bf16: bool = True
+    #: The GGUF model file, or "" for the bundled SmolLM2-135M-Instruct.
+    model: str = ""
+    #: Layers offloaded to the GPU: None offloads all where the llama.cpp build can, 0 none.
+    n_gpu_layers: int | None = None
+    #: Threads for the model: 0 means the physical cores.
+    n_threads: int = 0
+    #: The model's context size in tokens (capped by the model's own).
+    n_ctx: int = 4096
+    #: Passages handed to the model per answer.
+    passages: int = 5
+    #: GGUF LoRA adapters applied on top of the model: [{"path": ..., "scale": ...}].
+    adapters: list[dict[str, Any]] = field(default_factory=list)
+    #: Where the database, conversations and adapters live ("": the default data folder).
+    data_dir: str = ""
 
     @classmethod
     def load(cls, dirs: Dirs | None = None) -> Settings:
         """Read the settings file (missing or unreadable: defaults)."""
-        path = (dirs or home()).settings_file
+        path = (dirs or default_dirs()).settings_file
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -76,7 +99,7 @@ class Settings:
 
     def save(self, dirs: Dirs | None = None) -> Path:
         """Write the settings file atomically and return its path."""
-        path = (dirs or home()).settings_file
+        path = (dirs or default_dirs()).settings_file
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")

@@ -1,0 +1,94 @@
+"""Answering for the window: the answer lane (one model, one job at a time).
+
+Models load in the background after the window shows (their state is a signal for the status
+bar); a question streams its tokens; Stop cancels between tokens (or aborts prompt processing);
+a compare run answers one question four ways; new settings are applied in the same lane, so
+the model is never swapped under an answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop.config import Settings
+from desktop.gui.backend import Backend, ModelState
+from desktop.gui.workers import Job, Lane
+
+
+class AnswerController(QObject):
+    """Runs warm-up, answers, compare runs and settings changes one after another."""
+
+    model_state = Signal(object)  # ModelState
+    token = Signal(str)
+    answered = Signal(object)  # Answer
+    answer_failed = Signal(str)
+    compare_event = Signal(object)  # CompareEvent
+    compare_finished = Signal()
+    busy_changed = Signal(bool)
+    error = Signal(str)
+
+    def __init__(self, backend: Backend, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.backend = backend
+        self.lane = Lane("answer")
+        self.asking: Job | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a question or compare run is queued or running (warm-up does not count)."""
+        return self.asking is not None
+
+    def warm_up(self) -> Job:
+        job = Job("loading models", self.backend.warm_up)
+        job.progress.connect(self._on_state)
+        job.failed.connect(self.error)
+        return self.lane.submit(job)
+
+    def _on_state(self, state: ModelState) -> None:
+        self.model_state.emit(state)
+        if state.state == "failed":
+            self.error.emit(state.detail)
+
+    def ask(self, question: str, collection: str | None) -> Job:
+        job = Job("answering", lambda cancel: self.backend.ask(question, collection, cancel))
+        job.progress.connect(self._on_token)
+        job.done.connect(self.answered)
+        job.failed.connect(self.answer_failed)
+        job.finished.connect(self._on_asked)
+        self.asking = job
+        self.busy_changed.emit(True)
+        return self.lane.submit(job)
+
+    def _on_token(self, token: Any) -> None:
+        self.token.emit(token.text)
+
+    def compare(self, question: str, collection: str | None) -> Job:
+        job = Job("comparing", lambda cancel: self.backend.compare(question, collection, cancel))
+        job.progress.connect(self.compare_event)
+        job.failed.connect(self.error)
+        job.finished.connect(self.compare_finished)
+        job.finished.connect(self._on_asked)
+        self.asking = job
+        self.busy_changed.emit(True)
+        return self.lane.submit(job)
+
+    def _on_asked(self) -> None:
+        self.asking = None
+        self.busy_changed.emit(False)
+
+    def stop(self) -> None:
+        """Stop the answer or compare run (queued or streaming)."""
+        if self.asking is not None:
+            self.asking.cancel()
+
+    def apply_settings(self, settings: Settings) -> Job:
+        """Save ``settings`` and reload what they change, after the job in flight."""
+        job = Job("applying settings", lambda _c: self.backend.update_settings(settings))
+        job.failed.connect(self.error)
+        self.lane.submit(job)
+        return self.warm_up()
+
+    def close(self, wait_ms: int = 30_000) -> None:
+        self.lane.wait(wait_ms)

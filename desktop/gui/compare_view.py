@@ -1,0 +1,172 @@
+"""Compare: one question answered four ways side by side, each with its measures.
+
+Base model, base + retrieval, adapter, adapter + retrieval. The adapter columns are enabled
+when an adapter is attached (Settings → Adapters).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.gui import render, theme
+
+CONFIGS = {
+    "base": ("Base model", "The model alone, without your files"),
+    "retrieval": ("Retrieval", "The model with passages from your files"),
+    "adapter": ("Adapter", "The model with your adapter, without your files"),
+    "both": ("Adapter + retrieval", "The model with your adapter and passages from your files"),
+}
+
+
+def answer_measures(answer: Any) -> str:
+    """Latency, tokens, tokens/s and the sources an answer cites (plain text)."""
+    t = answer.timings
+    gen = answer.generation
+    lines = [f"latency {render.format_ms(t.get('total_ms', 0.0))}"]
+    if t.get("first_token_ms"):
+        lines[0] += f" · first token {render.format_ms(t['first_token_ms'])}"
+    if gen is not None:
+        lines.append(f"{gen.completion_tokens} tokens · {gen.tokens_per_s:.0f} tokens/s")
+    if answer.refused:
+        lines.append("refused: nothing relevant found")
+    elif answer.sources:
+        cited = [s.label() for s in answer.sources if s.n in answer.cited]
+        lines.append(f"cites {len(cited)} of {len(answer.sources)} sources"
+                     + (f": {', '.join(cited)}" if cited else ""))
+    support = getattr(answer, "support", None)
+    if support is not None:
+        lines.append(f"support {support:.2f}")
+    return "\n".join(lines)
+
+
+class CompareColumn(QGroupBox):
+    """One configuration: its streamed answer and its measures."""
+
+    def __init__(self, config: str, parent: QWidget | None = None) -> None:
+        title, tip = CONFIGS[config]
+        super().__init__(title, parent)
+        self.config = config
+        self.setToolTip(tip)
+        self.text = QTextBrowser(self)
+        self.text.setOpenLinks(False)
+        self.measures = QLabel(self)
+        self.measures.setWordWrap(True)
+        self.measures.setObjectName("measures")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.measures)
+        self.streamed = ""
+        self.answer: Any = None
+
+    def reset(self, note: str = "") -> None:
+        self.streamed, self.answer = "", None
+        self.text.setPlainText(note)
+        self.measures.setText("")
+
+    def begin(self) -> None:
+        self.reset()
+        self.measures.setText("answering…")
+
+    def append(self, text: str) -> None:
+        self.streamed += text
+        self.text.insertPlainText(text)
+
+    def finish(self, answer: Any) -> None:
+        self.answer = answer
+        colors = theme.colors(self.palette())
+        body = render.linked_answer(answer.text, 0, len(answer.sources), colors)
+        self.text.setHtml(f"<div style='color:{colors.text}'>{body}</div>")
+        self.measures.setText(answer_measures(answer))
+
+    def fail(self, message: str) -> None:
+        colors = theme.colors(self.palette())
+        self.text.setHtml(f"<p style='color:{colors.error}'>{html.escape(message)}</p>")
+        self.measures.setText("")
+
+
+class CompareView(QWidget):
+    """A question box and four columns."""
+
+    run_requested = Signal(str)
+    stop_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.question = QLineEdit(self)
+        self.question.setPlaceholderText("A question to answer four ways…  (Enter)")
+        self.question.returnPressed.connect(self._run)
+        self.run_button = QPushButton("Compare", self)
+        self.run_button.clicked.connect(self._run_or_stop)
+        self.note = QLabel(self)
+        self.note.setWordWrap(True)
+        self.columns = {name: CompareColumn(name, self) for name in CONFIGS}
+        row = QHBoxLayout()
+        row.addWidget(self.question, 1)
+        row.addWidget(self.run_button)
+        grid = QGridLayout()
+        for i, column in enumerate(self.columns.values()):
+            grid.addWidget(column, 0, i)
+            grid.setColumnStretch(i, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.note)
+        layout.addLayout(grid, 1)
+        self.busy = False
+        self.set_adapters([])
+
+    def set_adapters(self, names: list[str]) -> None:
+        """Enable the adapter columns when adapters are attached (``names``)."""
+        on = bool(names)
+        for name in ("adapter", "both"):
+            column = self.columns[name]
+            column.setEnabled(on)
+            if not on and column.answer is None:
+                column.reset("Add an adapter in Settings (Ctrl+,) to compare with it.")
+        self.note.setText(
+            f"Adapter: {', '.join(names)}" if on else
+            "Base model and retrieval; the adapter columns need an adapter (Settings).")
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.run_button.setText("Stop" if busy else "Compare")
+
+    def _run(self) -> None:
+        text = self.question.text().strip()
+        if text and not self.busy:
+            for column in self.columns.values():
+                if column.isEnabled():
+                    column.reset()
+            self.run_requested.emit(text)
+
+    def _run_or_stop(self) -> None:
+        if self.busy:
+            self.stop_requested.emit()
+        else:
+            self._run()
+
+    def on_event(self, event: Any) -> None:
+        """Show a :class:`desktop.gui.backend.CompareEvent`."""
+        column = self.columns[event.config]
+        if event.kind == "begin":
+            column.begin()
+        elif event.kind == "token":
+            column.append(event.text)
+        elif event.kind == "done":
+            column.finish(event.answer)
+        elif event.kind == "failed":
+            column.fail(event.text)

@@ -1,0 +1,176 @@
+"""Settings: model file, adapters with a scale each, GPU layers, threads, context, passages per
+answer, data folder. Saved to ``settings.json`` in the config folder (platformdirs)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.config import Settings, default_dirs
+
+#: Slider steps per 1.0 of adapter scale; the slider goes from 0 to 2.
+SCALE_STEPS = 100
+
+
+class AdapterRow(QWidget):
+    """One adapter: its file, a scale slider (0–2) and a remove button."""
+
+    def __init__(self, path: str, scale: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.path = path
+        name = QLabel(Path(path).name, self)
+        name.setToolTip(path)
+        name.setMinimumWidth(140)
+        self.slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.slider.setRange(0, 2 * SCALE_STEPS)
+        self.slider.setValue(round(scale * SCALE_STEPS))
+        self.slider.setToolTip("Scale: 0 is the base model, 1 the adapter as trained")
+        self.value = QLabel(self)
+        self.value.setMinimumWidth(36)
+        self.slider.valueChanged.connect(self._show)
+        remove = QToolButton(self)
+        remove.setText("Remove")
+        remove.clicked.connect(self.remove)
+        self.removed = False
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(name)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.value)
+        layout.addWidget(remove)
+        self._show()
+
+    def remove(self) -> None:
+        self.removed = True
+        self.hide()
+        self.deleteLater()
+
+    @property
+    def scale(self) -> float:
+        return self.slider.value() / SCALE_STEPS
+
+    def _show(self) -> None:
+        self.value.setText(f"×{self.scale:.2f}")
+
+
+def _path_row(edit: QLineEdit, browse) -> QHBoxLayout:
+    row = QHBoxLayout()
+    row.addWidget(edit, 1)
+    button = QPushButton("Browse…")
+    button.clicked.connect(browse)
+    row.addWidget(button)
+    return row
+
+
+class SettingsDialog(QDialog):
+    """Edits a :class:`Settings`; :meth:`settings` returns the edited copy."""
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(560)
+        self.original = settings
+        self.model = QLineEdit(settings.model, self)
+        self.model.setPlaceholderText("the bundled SmolLM2-135M-Instruct")
+        self.adapter_rows = QVBoxLayout()
+        self.adapter_rows.setSpacing(2)
+        for adapter in settings.adapters:
+            self.add_adapter(str(adapter.get("path", "")), float(adapter.get("scale", 1.0)))
+        add = QPushButton("Add adapter…", self)
+        add.clicked.connect(self._browse_adapter)
+        adapters = QVBoxLayout()
+        adapters.addLayout(self.adapter_rows)
+        adapters.addWidget(add, 0, Qt.AlignmentFlag.AlignLeft)
+        self.gpu_layers = QSpinBox(self)
+        self.gpu_layers.setRange(-1, 999)
+        self.gpu_layers.setSpecialValueText("Auto (all, when a GPU is usable)")
+        self.gpu_layers.setValue(-1 if settings.n_gpu_layers is None else settings.n_gpu_layers)
+        self.threads = QSpinBox(self)
+        self.threads.setRange(0, 256)
+        self.threads.setSpecialValueText("Auto (physical cores)")
+        self.threads.setValue(settings.n_threads)
+        self.n_ctx = QSpinBox(self)
+        self.n_ctx.setRange(512, 131072)
+        self.n_ctx.setSingleStep(512)
+        self.n_ctx.setSuffix(" tokens")
+        self.n_ctx.setValue(settings.n_ctx)
+        self.passages = QSpinBox(self)
+        self.passages.setRange(1, 50)
+        self.passages.setValue(settings.passages)
+        self.data_dir = QLineEdit(settings.data_dir, self)
+        self.data_dir.setPlaceholderText(str(default_dirs().data))
+        form = QFormLayout()
+        form.addRow("Model file", _path_row(self.model, self._browse_model))
+        form.addRow("Adapters", adapters)
+        form.addRow("GPU layers", self.gpu_layers)
+        form.addRow("Threads", self.threads)
+        form.addRow("Context size", self.n_ctx)
+        form.addRow("Passages per answer", self.passages)
+        form.addRow("Data folder", _path_row(self.data_dir, self._browse_data))
+        note = QLabel("A new data folder holds its own index: folders indexed before stay in "
+                      "the old one.", self)
+        note.setWordWrap(True)
+        note.setObjectName("note")
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+
+    def add_adapter(self, path: str, scale: float = 1.0) -> AdapterRow:
+        row = AdapterRow(path, scale, self)
+        self.adapter_rows.addWidget(row)
+        return row
+
+    def rows(self) -> list[AdapterRow]:
+        items = (self.adapter_rows.itemAt(i).widget() for i in range(self.adapter_rows.count()))
+        return [w for w in items if isinstance(w, AdapterRow) and not w.removed]
+
+    def settings(self) -> Settings:
+        """The settings as edited."""
+        gpu = self.gpu_layers.value()
+        return replace(
+            self.original,
+            model=self.model.text().strip(),
+            adapters=[{"path": r.path, "scale": r.scale} for r in self.rows()],
+            n_gpu_layers=None if gpu < 0 else gpu,
+            n_threads=self.threads.value(),
+            n_ctx=self.n_ctx.value(),
+            passages=self.passages.value(),
+            data_dir=self.data_dir.text().strip(),
+        )
+
+    def _browse_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "GGUF models (*.gguf)")
+        if path:
+            self.model.setText(path)
+
+    def _browse_adapter(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "LoRA adapter", "", "GGUF adapters (*.gguf)")
+        if path:
+            self.add_adapter(path)
+
+    def _browse_data(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Data folder", self.data_dir.text())
+        if path:
+            self.data_dir.setText(path)
