@@ -34,6 +34,7 @@ class AnswerController(QObject):
         self.backend = backend
         self.lane = Lane("answer")
         self.asking: Job | None = None
+        self.closed = False
 
     @property
     def busy(self) -> bool:
@@ -91,4 +92,5 @@ class AnswerController(QObject):
         return self.warm_up()
 
     def close(self, wait_ms: int = 30_000) -> None:
+        self.closed = True
         self.lane.wait(wait_ms)

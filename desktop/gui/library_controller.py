@@ -43,6 +43,7 @@ class LibraryController(QObject):
         self._library_job: Job | None = None
         self._library_again = False
         self._rescanned = False
+        self.closed = False
         self.timer = QTimer(self)
         self.timer.setInterval(WATCH_POLL_MS)
         self.timer.timeout.connect(self.poll_watcher)
@@ -90,6 +91,8 @@ class LibraryController(QObject):
 
     def refresh_library(self) -> None:
         """Read the summary again in the background (once more if asked while running)."""
+        if self.closed:
+            return
         if self._library_job is not None:
             self._library_again = True
             return
@@ -110,11 +113,11 @@ class LibraryController(QObject):
         self.roots = [(c.name, r.path) for c in summary.collections for r in c.roots]
         self.library_changed.emit(summary)
         folders = sorted({path for _, path in self.roots})
-        if folders != self.watcher.folders:
+        if folders != self.watcher.folders and not self.closed:
             watch = Job("watching folders", lambda _c: self.watcher.watch(folders))
             watch.failed.connect(self.error)
             watch.start()
-        if not self._rescanned:
+        if not self._rescanned and not self.closed:
             self._rescanned = True
             if self.roots:
                 self.rescan()
@@ -124,13 +127,14 @@ class LibraryController(QObject):
     def poll_watcher(self) -> None:
         """Re-index what changed under the watched folders (only those paths)."""
         changed = self.watcher.take()
-        if not changed:
+        if not changed or self.closed:
             return
         for collection, targets in refresh_targets(changed, self.roots).items():
             log.info("re-indexing %d changed paths in %s", len(targets), collection)
             self.index(targets, collection, "Updating changed files")
 
     def close(self, wait_ms: int = 30_000) -> None:
+        self.closed = True
         self.timer.stop()
         self.lane.wait(wait_ms)
         if self._library_job is not None:

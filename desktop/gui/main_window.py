@@ -36,7 +36,7 @@ from desktop.gui.library_controller import LibraryController
 from desktop.gui.library_pane import DEFAULT_COLLECTION, LibraryPane
 from desktop.gui.settings_dialog import SettingsDialog
 from desktop.gui.source_panel import SourcePanel
-from desktop.gui.workers import Job
+from desktop.gui.workers import Job, wait_all
 
 log = logging.getLogger(__name__)
 
@@ -328,6 +328,8 @@ class MainWindow(QMainWindow):
 
     def _after_settings(self) -> None:
         """The data folder may have moved: read the library and conversation again."""
+        if self.library.closed:
+            return
         self.library.refresh_library()
         self.chat.transcript.set_turns(self._load_turns(self.collection))
 
@@ -377,5 +379,6 @@ class MainWindow(QMainWindow):
         self.answers.stop()
         self.library.close()
         self.answers.close()
+        wait_all()
         self.backend.close()
         super().closeEvent(event)

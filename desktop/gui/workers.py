@@ -129,6 +129,15 @@ class Job(QObject):
 _live: set[Job] = set()  # started jobs, kept until their thread has ended
 
 
+def wait_all(ms: int = 30_000) -> bool:
+    """Cancel every running job and wait for its thread (at exit: a QThread destroyed while
+    running aborts the process)."""
+    jobs = list(_live)
+    for job in jobs:
+        job.cancel()
+    return all(job.wait(ms) for job in jobs)
+
+
 class Lane(QObject):
     """Jobs that must not overlap (one model, one indexer) run here one after another."""
 
@@ -139,13 +148,16 @@ class Lane(QObject):
         self.name = name
         self.current: Job | None = None
         self.queue: deque[Job] = deque()
+        self.closed = False  # after wait(): nothing new starts
 
     @property
     def busy(self) -> bool:
         return self.current is not None
 
     def submit(self, job: Job) -> Job:
-        """Run ``job`` now, or after the jobs before it."""
+        """Run ``job`` now, or after the jobs before it (never, once the lane is closed)."""
+        if self.closed:
+            return job
         self.queue.append(job)
         if self.current is None:
             self._next()
@@ -161,7 +173,8 @@ class Lane(QObject):
             self.current.cancel()
 
     def wait(self, ms: int = 30_000) -> bool:
-        """Cancel and wait for the running job (shutdown)."""
+        """Close the lane: cancel and wait for the running job (shutdown)."""
+        self.closed = True
         self.cancel_all()
         job = self.current
         return job.wait(ms) if job is not None else True
@@ -169,7 +182,7 @@ class Lane(QObject):
     @Slot()
     def _next(self) -> None:
         was_busy = self.current is not None
-        self.current = self.queue.popleft() if self.queue else None
+        self.current = self.queue.popleft() if self.queue and not self.closed else None
         if self.current is not None:
             self.current.finished.connect(self._next)
             self.current.start()
