@@ -57,15 +57,17 @@ class _ProgressLine:
         self.last = 0.0
 
     def show(self, p, force: bool = False) -> None:
+        """Show an indexing :class:`~desktop.core.index.Progress`."""
+        current = Path(p.current).name if p.current else ""
+        self.text(
+            f"indexing {p.files_done}/{p.files_total} files · {p.chunks_done} chunks · "
+            f"{p.chunks_per_s:.1f} chunks/s · ETA {_fmt_eta(p.eta_s)} · {current}", force)
+
+    def text(self, line: str, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self.last < (0.1 if self.tty else 1.0):
             return
         self.last = now
-        current = Path(p.current).name if p.current else ""
-        line = (
-            f"indexing {p.files_done}/{p.files_total} files · {p.chunks_done} chunks · "
-            f"{p.chunks_per_s:.1f} chunks/s · ETA {_fmt_eta(p.eta_s)} · {current}"
-        )
         if self.tty:
             width = 120
             sys.stderr.write("\r" + line[:width].ljust(width))
@@ -76,8 +78,6 @@ class _ProgressLine:
     def end(self) -> None:
         if self.tty:
             sys.stderr.write("\n")
-
-
 
 
 class _CancelOnInterrupt:
@@ -311,42 +311,84 @@ def ask(question: str, collections: tuple[str, ...], k: int, no_retrieval: bool,
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--questions", type=click.Path(path_type=Path), help="A questions JSONL file.")
 @click.option("--limit", type=click.IntRange(1), help="Sample N questions (reproducibly).")
-@click.option("--no-answers", is_flag=True, help="Retrieval metrics only.")
+@click.option("--no-answers", is_flag=True, help="Retrieval metrics only (no model).")
+@click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
+@click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Passages per answer.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: bool,
-          as_json: bool) -> None:
-    """Retrieval quality on DATASET (a folder of ../shared/eval), per retrieval mode."""
+          model: Path | None, k: int, as_json: bool) -> None:
+    """Retrieval and answer quality on DATASET (a folder of ../shared/eval), per configuration.
+
+    Rows: hybrid, vector and bm25 retrieval, no retrieval (none), and the gold passage
+    (oracle: the ceiling retrieval can approach).
+    """
     from desktop.core import evaluate
+    from desktop.core.answer import Answerer
     from desktop.core.embed import SentenceTransformerEmbedder
+    from desktop.core.engine import Engine
     from desktop.core.index import Indexer
     from desktop.core.retrieve import Retriever
     from desktop.core.store import Store
 
-    if not no_answers:
-        raise GroundedError("answer metrics are not built yet: pass --no-answers")
     ds = evaluate.load_dataset(dataset, questions, limit)
     emb = SentenceTransformerEmbedder()
     line = _ProgressLine()
+    rows: dict[str, dict[str, float]] = {}
     with evaluate.temporary_workdir() as tmp, Store.open(Path(tmp) / "eval.sqlite") as store:
         _err(f"indexing {ds.name} into a throwaway index…")
         folder = evaluate.materialize(ds, Path(tmp))
         run_job(Indexer(store, emb).run([folder], "eval"),
-               lambda p: line.show(p) if p.phase == "indexing" else None)
+                lambda p: line.show(p) if p.phase == "indexing" else None)
         line.end()
         retriever = Retriever(store, emb)
         retriever.search("warm up")
-        rows = {mode: evaluate.retrieval_metrics(retriever, ds.questions, mode)
-                for mode in evaluate.RETRIEVAL_MODES}
-    data = {"dataset": ds.name, "questions": len(ds.questions), "configurations": rows}
+        for mode in evaluate.RETRIEVAL_MODES:
+            rows[mode] = evaluate.retrieval_metrics(retriever, ds.questions, mode)
+        if not no_answers:
+            with Engine(model) as engine:
+                answers = _answer_rows(Answerer(engine, retriever, k=k), ds, store, line)
+            for config, row in answers.items():
+                rows.setdefault(config, {}).update(row)
+    data = {"dataset": ds.name, "questions": len(ds.questions),
+            "unanswerable": 0 if no_answers else len(ds.unanswerable), "configurations": rows}
 
     def human() -> None:
-        keys = list(next(iter(rows.values())))
-        click.echo(f"{ds.name}: {len(ds.questions)} questions")
-        click.echo("mode     " + " ".join(f"{k:>15}" for k in keys))
-        for mode, row in rows.items():
-            click.echo(f"{mode:<8} " + " ".join(f"{row[k]:>15.3f}" for k in keys))
+        click.echo(f"{ds.name}: {len(ds.questions)} questions"
+                   + (f", {len(ds.unanswerable)} unanswerable" if data["unanswerable"] else ""))
+        keys = list(dict.fromkeys(key for row in rows.values() for key in row))
+        for part in (keys[:8], keys[8:]):
+            if not part:
+                continue
+            click.echo("config   " + " ".join(f"{key[:14]:>14}" for key in part))
+            for config, row in rows.items():
+                click.echo(f"{config:<8} " + " ".join(
+                    f"{row[key]:>14.3f}" if key in row else f"{'':>14}" for key in part))
 
     _emit(data, as_json, human)
+
+
+def _answer_rows(answerer, ds, store, line: _ProgressLine) -> dict[str, dict[str, float]]:
+    """Answer each question in every answer configuration, with a progress line."""
+    from desktop.core import evaluate
+
+    configs = evaluate.ANSWER_CONFIGS
+    total = len(configs) * len(ds.questions) + (len(configs) - 1) * len(ds.unanswerable)
+    done, start = 0, time.monotonic()
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        rate = done / max(1e-9, time.monotonic() - start)
+        line.text(f"answering {done}/{total} · {rate:.1f} answers/s · "
+                  f"ETA {_fmt_eta((total - done) / rate)}", force=done == total)
+
+    gold = evaluate.gold_passages(store, ds.questions)
+    rows = {config: evaluate.answer_metrics(answerer, ds.questions, config, gold,
+                                            ds.unanswerable, on_answer=tick)
+            for config in configs}
+    line.end()
+    return rows
 
 
 @cli.command()

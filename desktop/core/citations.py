@@ -41,3 +41,8 @@ def check_citations(answer: str, n_sources: int) -> CheckedAnswer:
     text = _MARK.sub(repl, answer)
     text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)  # a removed mark leaves no stray space
     return CheckedAnswer(re.sub(r"[ \t]{2,}", " ", text).strip(), tuple(cited), invalid)
+
+
+def strip_citations(text: str) -> str:
+    """The answer's words without its ``[n]`` marks (for scoring against reference answers)."""
+    return " ".join(_MARK.sub(" ", text).split())

@@ -14,14 +14,21 @@ import json
 import random
 import statistics
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from desktop.core import metrics
+from desktop.core.answer import Answerer
+from desktop.core.citations import strip_citations
 from desktop.core.errors import GroundedError
-from desktop.core.retrieve import Retriever
+from desktop.core.jobs import run_job
+from desktop.core.retrieve import Passage, Retriever
+from desktop.core.store import Store
 
 RETRIEVAL_MODES = ("hybrid", "vector", "bm25")
+#: Answer configurations: the retrieval modes, the bare model, and the gold passage (ceiling).
+ANSWER_CONFIGS = (*RETRIEVAL_MODES, "none", "oracle")
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,72 @@ def retrieval_metrics(retriever: Retriever, questions: list[Question], mode: str
     return out
 
 
-
-
 def temporary_workdir() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="grounded-eval-")
+
+
+def gold_passages(store: Store, questions: list[Question]) -> dict[str, Passage]:
+    """The oracle's passage per question: the first chunk of a gold document that contains a
+    reference answer (the gold document's first chunk when an answer straddles two chunks)."""
+    by_doc: dict[str, list[Passage]] = {}
+    for cid, path, page, page_end, heading, text in store.chunk_rows():
+        by_doc.setdefault(doc_id_of(path), []).append(
+            Passage(cid, path, page, page_end, heading, text, 1.0))
+    out = {}
+    for q in questions:
+        chunks = [p for d in sorted(q.gold_doc_ids) for p in by_doc.get(d, [])]
+        if chunks:
+            out[q.id] = next((p for p in chunks if metrics.contains_answer(p.text, q.answers)),
+                             chunks[0])
+    return out
+
+
+def answer_metrics(answerer: Answerer, questions: list[Question], config: str,
+                   gold: dict[str, Passage] | None = None,
+                   unanswerable: list[Question] | None = None,
+                   on_answer: Callable[[], None] | None = None) -> dict[str, float]:
+    """Answer quality for one configuration of :data:`ANSWER_CONFIGS`.
+
+    em/f1: SQuAD scores of the answer without its citation marks (a refusal scores 0);
+    citation_precision: the share of citations naming a passage from a gold document or one
+    that contains a reference answer; cite_rate: answers with at least one valid citation;
+    refusal_rate: answerable questions refused; unanswerable_refusal_rate: probes refused.
+    """
+    em, f1, ms = [], [], []
+    cites = supported = cited_answers = refused = 0
+    for q in questions:
+        answer = run_job(_ask(answerer, q, config, gold))
+        text = "" if answer.refused else strip_citations(answer.text)
+        em.append(metrics.exact_match(text, q.answers))
+        f1.append(metrics.f1_score(text, q.answers))
+        ms.append(answer.timings.get("total_ms", 0.0))
+        refused += answer.refused
+        cited = [s for s in answer.sources if s.n in answer.cited]
+        cited_answers += bool(cited)
+        cites += len(cited)
+        supported += sum(doc_id_of(s.path) in q.gold_doc_ids
+                         or metrics.contains_answer(s.text, q.answers) for s in cited)
+        if on_answer:
+            on_answer()
+    n = max(1, len(questions))
+    out = {"em": statistics.fmean(em) if em else 0.0, "f1": statistics.fmean(f1) if f1 else 0.0,
+           "citation_precision": supported / cites if cites else 0.0,
+           "cite_rate": cited_answers / n, "refusal_rate": refused / n,
+           "answer_ms_p50": _percentile(ms, 0.5)}
+    if unanswerable and config != "oracle":
+        refusals = 0
+        for q in unanswerable:
+            refusals += run_job(_ask(answerer, q, config, gold)).refused
+            if on_answer:
+                on_answer()
+        out["unanswerable_refusal_rate"] = refusals / len(unanswerable)
+    return out
+
+
+def _ask(answerer: Answerer, q: Question, config: str, gold: dict[str, Passage] | None):
+    if config == "oracle":
+        passage = (gold or {}).get(q.id)
+        return answerer.ask(q.question, passages=[passage] if passage else [])
+    if config == "none":
+        return answerer.ask(q.question, retrieval=False)
+    return answerer.ask(q.question, mode=config)

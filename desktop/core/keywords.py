@@ -38,11 +38,11 @@ def index_text(text: str) -> str:
     return _UNSPACED_RUN.sub(lambda m: f" {_bigrams(m.group())} ", text)
 
 
-def match_query(question: str, max_terms: int = 32) -> str | None:
-    """Build an FTS5 MATCH expression from free text: quoted terms joined by OR.
+def match_terms(question: str, max_terms: int = 32) -> list[str]:
+    """The distinct searchable terms of free text, each quoted for FTS5, in order.
 
     Every term is quoted, so ``-``, ``:``, ``"`` or ``*`` in a question can never raise an FTS5
-    syntax error. Returns None when nothing searchable is left.
+    syntax error.
     """
     terms: list[str] = []
     seen: set[str] = set()
@@ -53,4 +53,10 @@ def match_query(question: str, max_terms: int = 32) -> str | None:
         terms.append('"' + token.replace('"', '""') + '"')
         if len(terms) >= max_terms:
             break
+    return terms
+
+
+def match_query(question: str, max_terms: int = 32) -> str | None:
+    """An FTS5 MATCH expression from free text: its quoted terms joined by OR (None if none)."""
+    terms = match_terms(question, max_terms)
     return " OR ".join(terms) if terms else None

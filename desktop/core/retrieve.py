@@ -53,9 +53,14 @@ class Retrieval:
     """The passages for one question, best first, with timings."""
 
     passages: list[Passage]
-    best_cosine: float  # the best cosine of any chunk in scope (for the refusal threshold)
+    #: The best cosine of any chunk in scope (None when the vector search did not run).
+    best_cosine: float | None
     embed_ms: float
     search_ms: float
+    #: How far the embedder reads the question (:func:`embedder_fit`), 0..1.
+    fit: float = 1.0
+    #: The share of the question's search terms that occur anywhere in scope, 0..1.
+    coverage: float = 1.0
 
 
 def fuse(rankings: Sequence[Sequence[int]], weights: Sequence[float] | None = None,
@@ -160,23 +165,36 @@ class Retriever:
                        ) -> list[int]:
         """Chunk ids of the best BM25 matches, best first."""
         query = keywords.match_query(question)
-        if query is None:
-            return []
+        return [] if query is None else [r[0] for r in self._match(query, collections, k)]
+
+    def coverage(self, question: str, collections: Sequence[int] | None = None) -> float:
+        """The share of the question's search terms found anywhere in scope (1.0: no terms).
+
+        A question about something the files never mention ("Who is Tesla?" over files
+        without "Tesla") leaves its rarest terms unmatched, however close its vectors come.
+        """
+        terms = keywords.match_terms(question)
+        if not terms:
+            return 1.0
+        # A prefix query: "add" is found in "added", "folder" in "folders".
+        found = sum(1 for t in terms if any(self._match(t + "*", collections, 1, ranked=False)))
+        return found / len(terms)
+
+    def _match(self, query: str, collections: Sequence[int] | None, k: int,
+               ranked: bool = True):
+        order = "ORDER BY f.rank " if ranked else ""
         if collections is None:
-            rows = self.store.con.execute(
-                "SELECT rowid FROM chunk_fts WHERE chunk_fts MATCH ? ORDER BY rank LIMIT ?",
+            return self.store.con.execute(
+                f"SELECT f.rowid FROM chunk_fts f WHERE chunk_fts MATCH ? {order}LIMIT ?",
                 (query, k),
             )
-        else:
-            marks = ",".join("?" * len(collections))
-            rows = self.store.con.execute(
-                "SELECT f.rowid FROM chunk_fts f JOIN chunks c ON c.id = f.rowid "
-                "JOIN documents d ON d.id = c.document_id JOIN roots r ON r.id = d.root_id "
-                f"WHERE chunk_fts MATCH ? AND r.collection_id IN ({marks}) "
-                "ORDER BY f.rank LIMIT ?",
-                (query, *collections, k),
-            )
-        return [r[0] for r in rows]
+        marks = ",".join("?" * len(collections))
+        return self.store.con.execute(
+            "SELECT f.rowid FROM chunk_fts f JOIN chunks c ON c.id = f.rowid "
+            "JOIN documents d ON d.id = c.document_id JOIN roots r ON r.id = d.root_id "
+            f"WHERE chunk_fts MATCH ? AND r.collection_id IN ({marks}) {order}LIMIT ?",
+            (query, *collections, k),
+        )
 
     def search(self, question: str, k: int = 5, collections: Sequence[str] | None = None,
                mode: str = "hybrid") -> Retrieval:
@@ -185,7 +203,7 @@ class Retriever:
         t0 = time.perf_counter()
         vec_ids: list[int] = []
         vec_scores: list[float] = []
-        best = 0.0
+        best: float | None = None
         embed_ms = 0.0
         if mode in ("hybrid", "vector"):
             query = self.embedder.embed([question])[0]
@@ -194,12 +212,12 @@ class Retriever:
             best = vec_scores[0] if vec_scores else 0.0
         kw_ids = self.keyword_search(question, self.candidates, scope) \
             if mode in ("hybrid", "bm25") else []
+        fit = embedder_fit(self.embedder.tokenizer, question)
         if mode == "vector":
             fused = list(zip(vec_ids, vec_scores, strict=True))
         elif mode == "bm25":
             fused = [(cid, 1.0 / (RRF_K + i)) for i, cid in enumerate(kw_ids, start=1)]
         else:
-            fit = embedder_fit(self.embedder.tokenizer, question)
             fused = fuse([vec_ids, kw_ids], (fit, self.keyword_weight), self.rrf_k)
         top = fused[:k]
         vec_rank = {cid: i for i, cid in enumerate(vec_ids, start=1)}
@@ -211,8 +229,9 @@ class Retriever:
                     vector_rank=vec_rank.get(cid), keyword_rank=kw_rank.get(cid))
             for cid, score in top if cid in passages
         ]
+        coverage = self.coverage(question, scope)
         search_ms = (time.perf_counter() - t0) * 1000 - embed_ms
-        return Retrieval(result, best, embed_ms, search_ms)
+        return Retrieval(result, best, embed_ms, search_ms, fit, coverage)
 
     def _load(self, chunk_ids: list[int]) -> dict[int, tuple]:
         if not chunk_ids:

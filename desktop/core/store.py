@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -371,6 +371,12 @@ class Store:
         return n
 
     # -- reading --------------------------------------------------------------------------
+
+    def chunk_rows(self) -> Iterator[tuple[int, str, int | None, int | None, str | None, str]]:
+        """Every chunk as (id, document path, page, page_end, heading, text), in file order."""
+        return self.con.execute(
+            "SELECT c.id, d.path, c.page, c.page_end, c.heading, c.text FROM chunks c "
+            "JOIN documents d ON d.id = c.document_id ORDER BY d.path, c.ord")
 
     def counts(self) -> dict[str, int]:
         """Row counts of the chunk-bearing tables (a consistent index has them all equal)."""
