@@ -89,8 +89,18 @@ def apply(con: apsw.Connection) -> list[str]:
     for name, step in MIGRATIONS:
         if name in done:
             continue
-        with con:
+        # IMMEDIATE takes the write lock before looking again: two connections opening a new
+        # database at once (the window's jobs do) must not both run the step.
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if con.execute("SELECT 1 FROM _migrations WHERE name=?", (name,)).fetchone():
+                con.execute("COMMIT")
+                continue
             step(con)
             con.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
         applied.append(name)
     return applied

@@ -185,7 +185,8 @@ class Backend:
         engine = self.engine()
         _ = engine.llama
         where = f"{engine.n_gpu_layers} GPU layers" if engine.gpu_offload else "CPU"
-        return f"{engine.info.path.name} · {where} · {engine.n_threads} threads"
+        threads = f"{engine.n_threads} thread" + ("s" if engine.n_threads != 1 else "")
+        return f"{engine.info.path.stem} · {where} · {threads}"
 
     def _load_adapters(self) -> str:
         self.apply_adapters()

@@ -53,6 +53,7 @@ class IndexStrip(QFrame):
         self.title.setObjectName("indexTitle")
         self.bar = QProgressBar(self)
         self.bar.setTextVisible(True)
+        self.bar.setMinimumWidth(170)
         self.bar.setMaximumWidth(260)
         self.detail = QLabel(self)
         self.detail.setMinimumWidth(100)

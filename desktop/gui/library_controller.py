@@ -9,6 +9,7 @@ gets a quick incremental re-scan (stat only, unless something changed while the 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 
 #: How often the watcher's queue is looked at; changes wait for half a second of quiet.
 WATCH_POLL_MS = 700
+#: While indexing, the library's counts are read again at most this often.
+LIVE_COUNTS_S = 2.0
 
 
 class LibraryController(QObject):
@@ -44,6 +47,7 @@ class LibraryController(QObject):
         self._library_again = False
         self._rescanned = False
         self.closed = False
+        self._counted_at = 0.0
         self.timer = QTimer(self)
         self.timer.setInterval(WATCH_POLL_MS)
         self.timer.timeout.connect(self.poll_watcher)
@@ -61,6 +65,7 @@ class LibraryController(QObject):
         job = Job("indexing", lambda cancel: self.backend.index(paths, collection, cancel))
         job.started.connect(lambda: self.index_started.emit(title))
         job.progress.connect(self.index_progress)
+        job.progress.connect(self._live_counts)
         job.done.connect(self._on_index_done)
         job.failed.connect(self._on_index_failed)
         return self.lane.submit(job)
@@ -71,6 +76,13 @@ class LibraryController(QObject):
     def cancel(self) -> None:
         """Stop the running index job after its batch in flight; drop the queued ones."""
         self.lane.cancel_all()
+
+    def _live_counts(self, progress: Any) -> None:
+        """Let the library's counts grow while a long run writes."""
+        now = time.monotonic()
+        if progress.files_done and now - self._counted_at >= LIVE_COUNTS_S:
+            self._counted_at = now
+            self.refresh_library()
 
     def _on_index_done(self, report: Any) -> None:
         self.index_finished.emit(report)

@@ -53,6 +53,7 @@ class LibraryPane(QWidget):
         self.tree.setHeaderLabels(["Folder", "Docs", "Chunks"])
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep the folder's name
         header = self.tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)

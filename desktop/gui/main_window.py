@@ -76,7 +76,8 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         for widget in (self.library_pane, self.tabs, self.source_panel):
             self.splitter.addWidget(widget)
-        self.splitter.setSizes([300, 600, 340])
+        self.splitter.setSizes([280, 620, 380])
+        self.splitter.setStretchFactor(1, 1)  # the chat takes what the side panes leave
         self.splitter.setChildrenCollapsible(False)
         self.strip = IndexStrip(self)
         self.drop_hint = QLabel(self)
@@ -179,6 +180,7 @@ class MainWindow(QMainWindow):
         """Begin the background work: read the library, re-scan, load the models."""
         self.library.start()
         self.answers.warm_up()
+        self.chat.question.setFocus()
 
     # -- library and indexing -------------------------------------------------------------
 

@@ -17,10 +17,11 @@ from desktop.gui.theme import Colors
 _MARK = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 EMPTY_HINT = (
-    "<div style='margin-top:80px; text-align:center; color:{muted}'>"
-    "<p style='font-size:15pt; color:{text}'>Ask your files</p>"
-    "<p>Drop a folder on this window to index it,<br>then ask a question about it.</p>"
-    "<p>Answers cite the passages they used: click a citation to check it.</p></div>"
+    "<p align='center' style='margin-top:120px; font-size:15pt; color:{text}'>Ask your files</p>"
+    "<p align='center' style='color:{muted}'>Drop a folder on this window to index it,<br>"
+    "then ask a question about it.</p>"
+    "<p align='center' style='color:{muted}'>Answers list the passages they were given: "
+    "click one to check it.</p>"
 )
 
 
@@ -111,7 +112,7 @@ def passage_html(source: SourceRecord, before: str, after: str, colors: Colors,
     """The cited passage, highlighted, between the text before and after it."""
     esc = lambda s: html.escape(s).replace("\n", "<br>")  # noqa: E731
     parts = []
-    if source.heading:
+    if source.heading and not (before or source.text).lstrip().startswith(source.heading):
         parts.append(f"<p style='color:{colors.muted}'>{html.escape(source.heading)}</p>")
     if before:
         parts.append(f"<p style='color:{colors.muted}'>{esc(before)}</p>")

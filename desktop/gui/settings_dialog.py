@@ -128,7 +128,7 @@ class SettingsDialog(QDialog):
                       "the old one.", self)
         note.setWordWrap(True)
         note.setObjectName("note")
-        buttons = QDialogButtonBox(
+        self.buttons = buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)

@@ -23,6 +23,7 @@ class StallMeter(QObject):
         self.timer.timeout.connect(self._tick)
         self.gaps_ms: list[float] = []
         self._last = 0.0
+        self.worst_at = 0.0
 
     def start(self) -> None:
         self.gaps_ms.clear()
@@ -36,7 +37,10 @@ class StallMeter(QObject):
 
     def _tick(self) -> None:
         now = time.perf_counter()
-        self.gaps_ms.append(max(0.0, (now - self._last) * 1000 - self.interval_ms))
+        gap = max(0.0, (now - self._last) * 1000 - self.interval_ms)
+        if gap > self.longest_ms:
+            self.worst_at = self._last  # when the longest stall began (perf_counter)
+        self.gaps_ms.append(gap)
         self._last = now
 
     @property
