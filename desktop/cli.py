@@ -260,6 +260,36 @@ def forget(paths: tuple[Path, ...], collection: str | None, as_json: bool) -> No
     )
 
 
+def _adapter_options(f):
+    """--adapter PATH (repeatable) with --adapter-scale S (one per adapter, in order)."""
+    f = click.option("--adapter-scale", "adapter_scales", type=float, multiple=True,
+                     help="Scale for each --adapter, in order (default 1.0).")(f)
+    return click.option("--adapter", "adapters", type=click.Path(path_type=Path),
+                        multiple=True, help="A GGUF LoRA adapter for the model (repeatable).")(f)
+
+
+def _adapter_pairs(adapters: tuple[Path, ...], scales: tuple[float, ...]
+                   ) -> list[tuple[Path, float]]:
+    if len(scales) > len(adapters):
+        raise click.UsageError("more --adapter-scale values than --adapter files")
+    return [(a, scales[i] if i < len(scales) else 1.0) for i, a in enumerate(adapters)]
+
+
+def _retriever(store):
+    """A retriever on the embedder the index was built with (loaded now, so timings measure
+    the answers only)."""
+    from desktop.core.embed import SentenceTransformerEmbedder
+    from desktop.core.retrieve import Retriever
+
+    emb = store.embedder()
+    if emb is None:
+        raise GroundedError("nothing is indexed yet: run `grounded index FOLDER` first")
+    setting = "" if emb[0] == SentenceTransformerEmbedder().model_id else emb[0]
+    retriever = Retriever(store, SentenceTransformerEmbedder(setting))
+    _ = retriever.embedder.model
+    return retriever
+
+
 @cli.command()
 @click.argument("question")
 @click.option("--collection", "-c", "collections", multiple=True,
@@ -268,26 +298,21 @@ def forget(paths: tuple[Path, ...], collection: str | None, as_json: bool) -> No
               help="Passages per answer.")
 @click.option("--no-retrieval", is_flag=True, help="Ask the bare model, without your files.")
 @click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
+@_adapter_options
 @click.option("--temperature", type=float, default=0.0, show_default=True,
               help="0 is greedy and deterministic.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def ask(question: str, collections: tuple[str, ...], k: int, no_retrieval: bool,
-        model: Path | None, temperature: float, as_json: bool) -> None:
+        model: Path | None, adapters: tuple[Path, ...], adapter_scales: tuple[float, ...],
+        temperature: float, as_json: bool) -> None:
     """Answer QUESTION from the indexed files, citing the passages used."""
     from desktop.core.answer import Answerer
-    from desktop.core.embed import SentenceTransformerEmbedder
     from desktop.core.engine import Engine
-    from desktop.core.retrieve import Retriever
 
+    pairs = _adapter_pairs(adapters, adapter_scales)
     with _open_store() as store, Engine(model) as engine, _CancelOnInterrupt() as cancel:
-        retriever = None
-        if not no_retrieval:
-            emb = store.embedder()
-            if emb is None:
-                raise GroundedError("nothing is indexed yet: run `grounded index FOLDER` first")
-            setting = "" if emb[0] == SentenceTransformerEmbedder().model_id else emb[0]
-            retriever = Retriever(store, SentenceTransformerEmbedder(setting))
-            _ = retriever.embedder.model  # load now, so the timings measure the answer only
+        retriever = None if no_retrieval else _retriever(store)
+        engine.set_adapters(pairs)
         answerer = Answerer(engine, retriever, k=k)
         stream = answerer.ask(question, collections or None, retrieval=not no_retrieval,
                               temperature=temperature, cancel=cancel)
@@ -307,6 +332,54 @@ def ask(question: str, collections: tuple[str, ...], k: int, no_retrieval: bool,
          f"{t.get('first_token_ms', 0):.0f} ms · {t.get('tokens_per_s', 0):.1f} tokens/s")
 
 
+@cli.command()
+@click.argument("question")
+@click.option("--collection", "-c", "collections", multiple=True,
+              help="Search only these collections (default: all).")
+@click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Passages per answer.")
+@click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
+@_adapter_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def compare(question: str, collections: tuple[str, ...], k: int, model: Path | None,
+            adapters: tuple[Path, ...], adapter_scales: tuple[float, ...], as_json: bool) -> None:
+    """Answer QUESTION four ways: base, + retrieval, adapter, adapter + retrieval."""
+    from desktop.core.answer import Answerer
+    from desktop.core.compare import compare as compare_all
+    from desktop.core.engine import Engine
+
+    pairs = _adapter_pairs(adapters, adapter_scales)
+    with _open_store() as store, Engine(model) as engine, _CancelOnInterrupt() as cancel:
+        answerer = Answerer(engine, _retriever(store), k=k)
+        engine.set_adapters(pairs)  # checked before any answer is spent
+        events = compare_all(answerer, question, pairs, collections or None, cancel)
+
+        def show(event) -> None:
+            if event.kind == "begin":
+                _err(f"— {event.config} —")
+            elif event.kind == "token":
+                sys.stderr.write(event.text)
+                sys.stderr.flush()
+            elif event.kind in ("done", "failed"):
+                sys.stderr.write("\n" if event.kind == "done" else f"error: {event.text}\n")
+
+        rows = run_job(events, show)
+    data = {"question": question, "rows": [r.to_dict() for r in rows]}
+
+    def human() -> None:
+        click.echo(f"{'config':<10} {'support':>8} {'latency':>9} {'tokens':>7}  cited  answer")
+        for r in data["rows"]:
+            if r["error"]:
+                click.echo(f"{r['config']:<10} error: {r['error']}")
+                continue
+            sup = "-" if r["support"] is None else f"{r['support']:.2f}"
+            cited = ",".join(str(c["n"]) for c in r["cited"]) or "-"
+            click.echo(f"{r['config']:<10} {sup:>8} {r['latency_ms']:>7.0f}ms {r['tokens']:>7}"
+                       f"  {cited:<5}  {' '.join(r['answer'].split())[:80]}")
+
+    _emit(data, as_json, human)
+
+
 @cli.command("eval")
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--questions", type=click.Path(path_type=Path), help="A questions JSONL file.")
@@ -315,13 +388,16 @@ def ask(question: str, collections: tuple[str, ...], k: int, no_retrieval: bool,
 @click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
 @click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
               help="Passages per answer.")
+@_adapter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: bool,
-          model: Path | None, k: int, as_json: bool) -> None:
+          model: Path | None, k: int, adapters: tuple[Path, ...],
+          adapter_scales: tuple[float, ...], as_json: bool) -> None:
     """Retrieval and answer quality on DATASET (a folder of ../shared/eval), per configuration.
 
     Rows: hybrid, vector and bm25 retrieval, no retrieval (none), and the gold passage
-    (oracle: the ceiling retrieval can approach).
+    (oracle: the ceiling retrieval can approach); with --adapter also the adapters alone
+    (adapter) and with hybrid retrieval (adapter+hybrid).
     """
     from desktop.core import evaluate
     from desktop.core.answer import Answerer
@@ -331,6 +407,9 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
     from desktop.core.retrieve import Retriever
     from desktop.core.store import Store
 
+    pairs = _adapter_pairs(adapters, adapter_scales)
+    if pairs and no_answers:
+        raise click.UsageError("--adapter needs answers: drop --no-answers")
     ds = evaluate.load_dataset(dataset, questions, limit)
     emb = SentenceTransformerEmbedder()
     line = _ProgressLine()
@@ -347,7 +426,10 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
             rows[mode] = evaluate.retrieval_metrics(retriever, ds.questions, mode)
         if not no_answers:
             with Engine(model) as engine:
-                answers = _answer_rows(Answerer(engine, retriever, k=k), ds, store, line)
+                engine.set_adapters(pairs)  # checked before any answer is spent
+                engine.set_adapters([])
+                answers = _answer_rows(Answerer(engine, retriever, k=k), ds, store, line,
+                                       pairs)
             for config, row in answers.items():
                 rows.setdefault(config, {}).update(row)
     data = {"dataset": ds.name, "questions": len(ds.questions),
@@ -368,11 +450,12 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
     _emit(data, as_json, human)
 
 
-def _answer_rows(answerer, ds, store, line: _ProgressLine) -> dict[str, dict[str, float]]:
+def _answer_rows(answerer, ds, store, line: _ProgressLine, adapters: list[tuple[Path, float]]
+                 ) -> dict[str, dict[str, float]]:
     """Answer each question in every answer configuration, with a progress line."""
     from desktop.core import evaluate
 
-    configs = evaluate.ANSWER_CONFIGS
+    configs = evaluate.ANSWER_CONFIGS + (evaluate.ADAPTER_CONFIGS if adapters else ())
     total = len(configs) * len(ds.questions) + (len(configs) - 1) * len(ds.unanswerable)
     done, start = 0, time.monotonic()
 
@@ -384,15 +467,19 @@ def _answer_rows(answerer, ds, store, line: _ProgressLine) -> dict[str, dict[str
                   f"ETA {_fmt_eta((total - done) / rate)}", force=done == total)
 
     gold = evaluate.gold_passages(store, ds.questions)
-    rows = {config: evaluate.answer_metrics(answerer, ds.questions, config, gold,
-                                            ds.unanswerable, on_answer=tick)
-            for config in configs}
+    reference = evaluate.reference_passages(answerer.retriever, ds.questions, answerer.k)
+    rows = {}
+    for config in configs:
+        answerer.engine.set_adapters(adapters if config in evaluate.ADAPTER_CONFIGS else [])
+        rows[config] = evaluate.answer_metrics(answerer, ds.questions, config, gold,
+                                               ds.unanswerable, reference, on_answer=tick)
     line.end()
     return rows
 
 
 @cli.command()
-@click.argument("name", type=click.Choice(["index", "rescan", "retrieve", "generate"]))
+@click.argument("name", type=click.Choice(["index", "rescan", "retrieve", "generate",
+                                          "adapters"]))
 @click.option(
     "--corpus",
     "corpora",
@@ -430,10 +517,14 @@ def bench(
         if eval_dir is None:
             raise GroundedError("no ../shared/eval found beside the checkout")
         result = benchmarks.bench_retrieve(eval_dir, _err)
-    else:
+    elif name == "generate":
         from desktop.bench_generate import bench_generate
 
         result = bench_generate(_err)
+    else:
+        from desktop.bench_adapters import bench_adapters
+
+        result = bench_adapters(None, _err)
     _emit(result, as_json, lambda: None)
 
 

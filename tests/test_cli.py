@@ -113,8 +113,3 @@ def test_eval_reports_retrieval_quality_per_mode(cli, eval_dir):
     for row in rows.values():
         assert 0.0 <= row["recall@1"] <= row["recall@5"] <= row["recall@10"] <= 1.0
     assert rows["hybrid"]["recall@5"] >= 0.7
-
-
-def test_eval_without_no_answers_says_what_is_missing(cli, eval_dir):
-    code, _, err = cli("eval", str(eval_dir / "squad_v1.1_dev"))
-    assert code == 1 and "--no-answers" in err

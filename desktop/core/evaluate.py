@@ -25,10 +25,13 @@ from desktop.core.errors import GroundedError
 from desktop.core.jobs import run_job
 from desktop.core.retrieve import Passage, Retriever
 from desktop.core.store import Store
+from desktop.core.support import support
 
 RETRIEVAL_MODES = ("hybrid", "vector", "bm25")
 #: Answer configurations: the retrieval modes, the bare model, and the gold passage (ceiling).
 ANSWER_CONFIGS = (*RETRIEVAL_MODES, "none", "oracle")
+#: With ``--adapter``: the adapters alone, and the adapters with hybrid retrieval.
+ADAPTER_CONFIGS = ("adapter", "adapter+hybrid")
 
 
 @dataclass(frozen=True)
@@ -169,18 +172,29 @@ def gold_passages(store: Store, questions: list[Question]) -> dict[str, Passage]
     return out
 
 
+def reference_passages(retriever: Retriever, questions: list[Question], k: int
+                       ) -> dict[str, list[str]]:
+    """The hybrid passages per question that every configuration's support is scored on."""
+    return {q.id: [p.text for p in retriever.search(q.question, k=k).passages]
+            for q in questions}
+
+
 def answer_metrics(answerer: Answerer, questions: list[Question], config: str,
                    gold: dict[str, Passage] | None = None,
                    unanswerable: list[Question] | None = None,
+                   reference: dict[str, list[str]] | None = None,
                    on_answer: Callable[[], None] | None = None) -> dict[str, float]:
-    """Answer quality for one configuration of :data:`ANSWER_CONFIGS`.
+    """Answer quality for one configuration of :data:`ANSWER_CONFIGS` (with the engine's
+    adapters as they are attached).
 
     em/f1: SQuAD scores of the answer without its citation marks (a refusal scores 0);
     citation_precision: the share of citations naming a passage from a gold document or one
     that contains a reference answer; cite_rate: answers with at least one valid citation;
-    refusal_rate: answerable questions refused; unanswerable_refusal_rate: probes refused.
+    refusal_rate: answerable questions refused; support: the mean :func:`support` of the
+    answers not refused, against ``reference`` passages; unanswerable_refusal_rate: probes
+    refused.
     """
-    em, f1, ms = [], [], []
+    em, f1, ms, supports = [], [], [], []
     cites = supported = cited_answers = refused = 0
     for q in questions:
         answer = run_job(_ask(answerer, q, config, gold))
@@ -189,6 +203,10 @@ def answer_metrics(answerer: Answerer, questions: list[Question], config: str,
         f1.append(metrics.f1_score(text, q.answers))
         ms.append(answer.timings.get("total_ms", 0.0))
         refused += answer.refused
+        if reference is not None and not answer.refused:
+            score = support(answer.text, reference.get(q.id, []))
+            if score is not None:
+                supports.append(score)
         cited = [s for s in answer.sources if s.n in answer.cited]
         cited_answers += bool(cited)
         cites += len(cited)
@@ -201,6 +219,8 @@ def answer_metrics(answerer: Answerer, questions: list[Question], config: str,
            "citation_precision": supported / cites if cites else 0.0,
            "cite_rate": cited_answers / n, "refusal_rate": refused / n,
            "answer_ms_p50": _percentile(ms, 0.5)}
+    if reference is not None:
+        out["support"] = statistics.fmean(supports) if supports else 0.0
     if unanswerable and config != "oracle":
         refusals = 0
         for q in unanswerable:
@@ -212,9 +232,10 @@ def answer_metrics(answerer: Answerer, questions: list[Question], config: str,
 
 
 def _ask(answerer: Answerer, q: Question, config: str, gold: dict[str, Passage] | None):
+    config = config.removeprefix("adapter+")
     if config == "oracle":
         passage = (gold or {}).get(q.id)
         return answerer.ask(q.question, passages=[passage] if passage else [])
-    if config == "none":
+    if config in ("none", "adapter"):
         return answerer.ask(q.question, retrieval=False)
     return answerer.ask(q.question, mode=config)

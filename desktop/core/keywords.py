@@ -38,6 +38,12 @@ def index_text(text: str) -> str:
     return _UNSPACED_RUN.sub(lambda m: f" {_bigrams(m.group())} ", text)
 
 
+def words(text: str) -> list[str]:
+    """The searchable words of ``text``, lower-cased, stopwords out (unspaced scripts as
+    bigrams), in order and with repeats."""
+    return [t for t in _WORD.findall(index_text(text).lower()) if t not in STOPWORDS]
+
+
 def match_terms(question: str, max_terms: int = 32) -> list[str]:
     """The distinct searchable terms of free text, each quoted for FTS5, in order.
 
@@ -46,8 +52,8 @@ def match_terms(question: str, max_terms: int = 32) -> list[str]:
     """
     terms: list[str] = []
     seen: set[str] = set()
-    for token in _WORD.findall(index_text(question).lower()):
-        if token in STOPWORDS or token in seen:
+    for token in words(question):
+        if token in seen:
             continue
         seen.add(token)
         terms.append('"' + token.replace('"', '""') + '"')
