@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 
 from desktop.config import Settings, home
+from desktop.core.store import Store
 from desktop.gui import theme
 from desktop.gui.backend import Backend
 from desktop.gui.main_window import MainWindow
@@ -185,3 +186,21 @@ def test_the_window_opens_quickly(tmp_path):
     ready_ms = float(proc.stdout.split()[1])
     print(f"window ready after {ready_ms:.0f} ms (process wall {wall:.2f} s)")
     assert ready_ms < 3000  # target 1.5 s; measured ~0.4 s idle; room for a loaded CI box
+
+
+def test_a_new_data_folder_holds_its_own_index(qtbot, make_window, tmp_path):
+    window = make_window()
+    index_by_drop(qtbot, window, [small_folder(tmp_path / "docs")])
+    ask(qtbot, window, QUESTION)
+    first = home().database
+    other = tmp_path / "elsewhere"
+    dialog = window.open_settings()
+    dialog.data_dir.setText(str(other))
+    dialog.accept()
+    qtbot.waitUntil(lambda: window.library_pane.summary.documents == 0, timeout=60_000)
+    assert home().database == other / "index.sqlite" == window.backend.dirs.database
+    assert window.chat.transcript.turns == []  # conversations live in the data folder too
+    report = index_by_drop(qtbot, window, [small_folder(tmp_path / "more")])
+    assert report.added == 2 and (other / "index.sqlite").is_file()
+    with Store.open(first) as store:
+        assert store.counts()["documents"] == 2  # the old index is left as it was

@@ -100,6 +100,6 @@ def test_compare_answers_four_ways_with_a_real_adapter(qtbot, make_window, adapt
     assert answers["adapter"].text != answers["base"].text  # the adapter changes the answer
     for column in view.columns.values():
         assert column.measures.text().startswith("latency "), column.measures.text()
-        assert "tokens/s" in column.measures.text()
+        assert "tokens/s" in column.measures.text() and "support " in column.measures.text()
     # The settings' adapter is attached again for the chat.
     assert [a.path for a, _ in window.backend.engine().adapters] == [adapters["tone"]]

@@ -24,7 +24,8 @@ class AnswerController(QObject):
     token = Signal(str)
     answered = Signal(object)  # Answer
     answer_failed = Signal(str)
-    compare_event = Signal(object)  # CompareEvent
+    compare_event = Signal(object)  # desktop.core.compare.CompareEvent
+    compare_rows = Signal(object)  # list[CompareRow], with the support scores
     compare_finished = Signal()
     busy_changed = Signal(bool)
     error = Signal(str)
@@ -68,6 +69,7 @@ class AnswerController(QObject):
     def compare(self, question: str, collection: str | None) -> Job:
         job = Job("comparing", lambda cancel: self.backend.compare(question, collection, cancel))
         job.progress.connect(self.compare_event)
+        job.done.connect(self.compare_rows)
         job.failed.connect(self.error)
         job.finished.connect(self.compare_finished)
         job.finished.connect(self._on_asked)

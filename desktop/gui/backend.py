@@ -26,6 +26,7 @@ from desktop.core.errors import GroundedError
 
 if TYPE_CHECKING:
     from desktop.core.answer import Answer
+    from desktop.core.compare import CompareEvent, CompareRow
     from desktop.core.engine import Engine, Token
     from desktop.core.index import IndexReport, Progress
     from desktop.core.library import LibrarySummary
@@ -42,16 +43,6 @@ class ModelState:
     model: str  # "embedder" | "model"
     state: str
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class CompareEvent:
-    """A step of a compare run for one configuration: begin, token, done or failed."""
-
-    config: str  # "base" | "retrieval" | "adapter" | "both"
-    kind: str
-    text: str = ""
-    answer: Any = None
 
 
 class SharedEmbedder:
@@ -304,38 +295,19 @@ class Backend:
                                         retrieval=retrieval, cancel=cancel))
 
     def compare(self, question: str, collection: str | None, cancel: threading.Event
-                ) -> Generator[CompareEvent, None, None]:
-        """Answer ``question`` the four ways (base, retrieval, adapter, adapter + retrieval:
-        the last two only with a working adapter), streaming each; the settings' adapters are
-        attached again at the end."""
+                ) -> Generator[CompareEvent, None, list[CompareRow]]:
+        """Answer ``question`` the four ways of :func:`desktop.core.compare.compare` (base,
+        retrieval, adapter, adapter + retrieval: the last two with the attached adapters),
+        streaming each; return the rows with their support scores."""
         from desktop.core.answer import Answerer
+        from desktop.core.compare import compare
 
-        adapters = self.adapters_on
-        configs = [("base", False, []), ("retrieval", True, [])]
-        if adapters:
-            configs += [("adapter", False, adapters), ("both", True, adapters)]
-        try:
-            for name, retrieval, attached in configs:
-                if cancel.is_set():
-                    return
-                yield CompareEvent(name, "begin")
-                try:
-                    retriever = self._retriever_for(collection) if retrieval else None
-                    self.apply_adapters(attached)
-                    answerer = Answerer(self.engine(), retriever, k=self.settings.passages)
-                    stream = answerer.ask(question, [collection] if collection else None,
-                                          retrieval=retrieval, cancel=cancel)
-                    while True:
-                        try:
-                            yield CompareEvent(name, "token", next(stream).text)
-                        except StopIteration as stop:
-                            yield CompareEvent(name, "done", answer=stop.value)
-                            break
-                except GroundedError as exc:
-                    yield CompareEvent(name, "failed", str(exc))
-        finally:
-            if self._engine is not None:
-                self.apply_adapters(adapters)
+        retriever = self._retriever_for(collection)
+        if self.settings_adapters() and not self.adapters_on and not self.adapter_errors:
+            self.apply_adapters()
+        answerer = Answerer(self.engine(), retriever, k=self.settings.passages)
+        return (yield from compare(answerer, question, self.adapters_on,
+                                   [collection] if collection else None, cancel))
 
     def close(self) -> None:
         """Free the model and close the database (once the lanes are idle)."""

@@ -12,9 +12,11 @@ throwaway GROUNDED_HOME, on a slice of ../shared/eval (or the bundled samples).
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -130,6 +132,10 @@ def bench_session(threads: int, eval_dir: Path, work: Path) -> dict:
     result["stall_indexing_p99_ms"] = meter.percentile(0.99)
     result["indexed_files"] = reports[0].added
     result["indexed_chunks"] = reports[0].chunks
+    for _ in range(100):  # settle
+        app.processEvents()
+        time.sleep(0.01)
+    result["rss_at_rest_after_indexing_mb"] = rss_mb()
 
     peak = [0.0]
     sampler = QTimer()
@@ -157,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval", type=Path, default=REPO.parent / "shared" / "eval")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
+    if hasattr(faulthandler, "register"):  # `kill -USR1 PID` shows where every thread is
+        faulthandler.register(signal.SIGUSR1)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     startup = bench_startup(args.runs)
     work = Path(tempfile.mkdtemp(prefix="grounded-bench-"))

@@ -32,6 +32,11 @@ CONFIGS = {
 }
 
 
+SUPPORT_TIP = ("Support: the share of the answer's words found in the passages retrieved for "
+               "the question (the same passages for all four columns). It measures staying "
+               "close to your files, not being right.")
+
+
 def answer_measures(answer: Any) -> str:
     """Latency, tokens, tokens/s and the sources an answer cites (plain text)."""
     t = answer.timings
@@ -47,9 +52,6 @@ def answer_measures(answer: Any) -> str:
         cited = [s.label() for s in answer.sources if s.n in answer.cited]
         lines.append(f"cites {len(cited)} of {len(answer.sources)} sources"
                      + (f": {', '.join(cited)}" if cited else ""))
-    support = getattr(answer, "support", None)
-    if support is not None:
-        lines.append(f"support {support:.2f}")
     return "\n".join(lines)
 
 
@@ -159,8 +161,18 @@ class CompareView(QWidget):
         else:
             self._run()
 
+    def show_rows(self, rows: Any) -> None:
+        """Add each row's support score (known once every row is done) to its measures."""
+        for row in rows or ():
+            column = self.columns.get(row.config)
+            if column is not None and row.answer is not None:
+                support = "support: none (nothing claimed)" if row.support is None else \
+                    f"support {row.support:.2f}"
+                column.measures.setText(f"{answer_measures(row.answer)}\n{support}")
+                column.measures.setToolTip(SUPPORT_TIP)
+
     def on_event(self, event: Any) -> None:
-        """Show a :class:`desktop.gui.backend.CompareEvent`."""
+        """Show a :class:`desktop.core.compare.CompareEvent`."""
         column = self.columns[event.config]
         if event.kind == "begin":
             column.begin()

@@ -101,10 +101,13 @@ class LibraryController(QObject):
 
     # -- the library ----------------------------------------------------------------------
 
-    def refresh_library(self) -> None:
-        """Read the summary again in the background (once more if asked while running)."""
+    def refresh_library(self, rescan: bool = False) -> None:
+        """Read the summary again in the background (once more if asked while running);
+        ``rescan``: then re-scan every folder once, as at start (a new data folder)."""
         if self.closed:
             return
+        if rescan:
+            self._rescanned = False
         if self._library_job is not None:
             self._library_again = True
             return

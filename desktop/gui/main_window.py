@@ -149,6 +149,7 @@ class MainWindow(QMainWindow):
         ans.answered.connect(self._on_answer)
         ans.answer_failed.connect(self._on_answer_failed)
         ans.compare_event.connect(self.compare.on_event)
+        ans.compare_rows.connect(self.compare.show_rows)
         ans.busy_changed.connect(self._on_busy)
         ans.error.connect(self.show_error)
         pane = self.library_pane
@@ -329,10 +330,11 @@ class MainWindow(QMainWindow):
         self.answers.apply_settings(settings).finished.connect(self._after_settings)
 
     def _after_settings(self) -> None:
-        """The data folder may have moved: read the library and conversation again."""
+        """The data folder may have moved: read the library and conversation again (and
+        re-scan the folders of an index found there)."""
         if self.library.closed:
             return
-        self.library.refresh_library()
+        self.library.refresh_library(rescan=True)
         self.chat.transcript.set_turns(self._load_turns(self.collection))
 
     # -- keys, drops, errors, closing -----------------------------------------------------
