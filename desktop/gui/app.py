@@ -8,8 +8,10 @@ time since the process started (the start-up benchmark runs it).
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
+import signal
 import sys
 import time
 from logging.handlers import RotatingFileHandler
@@ -57,6 +59,8 @@ def run(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--exit-when-ready"]
     offline.enforce()
     _log_to_file()
+    if hasattr(faulthandler, "register"):  # a window that hangs: `kill -USR1 PID` shows where
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 

@@ -72,6 +72,31 @@ def bench_startup(runs: int = 5) -> dict:
             "ratio": statistics.median(ours) / statistics.median(bare), "runs": runs}
 
 
+MEMORY_STEPS = """
+import json, os, sys
+sys.path.insert(0, {repo!r})
+from desktop.gui.bench import rss_mb
+steps = [("python", rss_mb())]
+import torch; steps.append(("torch", rss_mb()))
+import sentence_transformers; steps.append(("sentence-transformers", rss_mb()))
+from desktop.core.embed import SentenceTransformerEmbedder
+e = SentenceTransformerEmbedder(); e.embed(["warm up"]); steps.append(("MiniLM loaded", rss_mb()))
+from desktop.core.engine import Engine
+g = Engine(n_threads=1); _ = g.llama; steps.append((f"SmolLM2, n_ctx {{g.n_ctx}}", rss_mb()))
+print(json.dumps(steps))
+"""
+
+
+def bench_memory_steps() -> dict:
+    """Where the memory at rest goes: RSS growth per import/load step, in a fresh process."""
+    out = subprocess.run([sys.executable, "-c", MEMORY_STEPS.format(repo=str(REPO))],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    steps = json.loads(out.stdout.strip().splitlines()[-1])
+    return {f"rss_step_{name}_mb": round(mb - prev, 1)
+            for (name, mb), (_, prev) in zip(steps[1:], steps[:-1], strict=True)}
+
+
 def _wait(app, condition: Callable[[], bool], timeout_s: float = 600.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -176,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         session = bench_session(args.threads, args.eval, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result = {"startup": startup, "session": session}
+    result = {"startup": startup, "session": session, "memory_steps": bench_memory_steps()}
     if args.json:
         print(json.dumps(result, indent=1))
     else:
