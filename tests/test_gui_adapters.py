@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gui_helpers import QUESTION, drop, small_folder
+from gui_helpers import QUESTION, anchor_point, drop, small_folder
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -101,5 +101,12 @@ def test_compare_answers_four_ways_with_a_real_adapter(qtbot, make_window, adapt
     for column in view.columns.values():
         assert column.measures.text().startswith("latency "), column.measures.text()
         assert "tokens/s" in column.measures.text() and "support " in column.measures.text()
+    # A source of the retrieval column, clicked, shows its passage.
+    column = view.columns["retrieval"]
+    point, href = anchor_point(column.text, "cite:0:")
+    qtbot.mouseClick(column.text.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    qtbot.waitUntil(window.source_panel.isVisible, timeout=5_000)
+    clicked = answers["retrieval"].sources[int(href.rsplit(":", 1)[1]) - 1]
+    assert window.source_panel.source is clicked
     # The settings' adapter is attached again for the chat.
     assert [a.path for a, _ in window.backend.engine().adapters] == [adapters["tone"]]

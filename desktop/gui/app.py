@@ -34,8 +34,9 @@ def _log_to_file() -> None:
         return
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
+    if not root.handlers:  # `grounded gui` has set up stderr logging already: keep its level
+        root.setLevel(logging.INFO)
     root.addHandler(handler)
-    root.setLevel(min(root.level or logging.INFO, logging.INFO))
 
 
 def _process_age_s() -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QUrl, Signal
 from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.conversations import turn_from_answer
 from desktop.gui import render, theme
 
 CONFIGS = {
@@ -56,7 +57,9 @@ def answer_measures(answer: Any) -> str:
 
 
 class CompareColumn(QGroupBox):
-    """One configuration: its streamed answer and its measures."""
+    """One configuration: its streamed answer, its sources and its measures."""
+
+    source_clicked = Signal(object)  # the Source of the answer
 
     def __init__(self, config: str, parent: QWidget | None = None) -> None:
         title, tip = CONFIGS[config]
@@ -65,6 +68,7 @@ class CompareColumn(QGroupBox):
         self.setToolTip(tip)
         self.text = QTextBrowser(self)
         self.text.setOpenLinks(False)
+        self.text.anchorClicked.connect(self._on_anchor)
         self.measures = QLabel(self)
         self.measures.setWordWrap(True)
         self.measures.setObjectName("measures")
@@ -90,9 +94,18 @@ class CompareColumn(QGroupBox):
     def finish(self, answer: Any) -> None:
         self.answer = answer
         colors = theme.colors(self.palette())
+        turn = turn_from_answer(answer)
         body = render.linked_answer(answer.text, 0, len(answer.sources), colors)
+        if turn.sources:
+            body += (f"<p style='color:{colors.muted}; font-size:small'>Sources: "
+                     f"{render.source_links(turn, 0, colors)}</p>")
         self.text.setHtml(f"<div style='color:{colors.text}'>{body}</div>")
         self.measures.setText(answer_measures(answer))
+
+    def _on_anchor(self, url: QUrl) -> None:
+        n = url.toString().rpartition(":")[2]
+        if self.answer is not None and n.isdigit() and 1 <= int(n) <= len(self.answer.sources):
+            self.source_clicked.emit(self.answer.sources[int(n) - 1])
 
     def fail(self, message: str) -> None:
         colors = theme.colors(self.palette())
@@ -105,6 +118,7 @@ class CompareView(QWidget):
 
     run_requested = Signal(str)
     stop_requested = Signal()
+    source_clicked = Signal(object)  # a Source of one of the answers
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -116,6 +130,8 @@ class CompareView(QWidget):
         self.note = QLabel(self)
         self.note.setWordWrap(True)
         self.columns = {name: CompareColumn(name, self) for name in CONFIGS}
+        for column in self.columns.values():
+            column.source_clicked.connect(self.source_clicked)
         row = QHBoxLayout()
         row.addWidget(self.question, 1)
         row.addWidget(self.run_button)

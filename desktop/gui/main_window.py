@@ -163,6 +163,7 @@ class MainWindow(QMainWindow):
         self.chat.transcript.citation_clicked.connect(self.show_citation)
         self.compare.run_requested.connect(self.run_compare)
         self.compare.stop_requested.connect(self.answers.stop)
+        self.compare.source_clicked.connect(self.show_source)
         self.source_panel.opened.connect(lambda line: self.statusBar().showMessage(line, 8000))
 
     def _window_state(self) -> QSettings:
@@ -176,6 +177,7 @@ class MainWindow(QMainWindow):
             self.splitter.restoreState(sizes)
         self.collection = str(state.value("collection", DEFAULT_COLLECTION))
         self.library_pane.set_current(self.collection)
+        self.setWindowTitle(f"Grounded — {self.collection}")
 
     def start(self) -> None:
         """Begin the background work: read the library, re-scan, load the models."""
@@ -232,6 +234,7 @@ class MainWindow(QMainWindow):
         if name == self.collection:
             return
         self.collection = name
+        self.setWindowTitle(f"Grounded — {name}")
         self.chat.set_scope(name)
         self.chat.transcript.set_turns(self._load_turns(name))
         self.source_panel.close_panel()
@@ -256,7 +259,10 @@ class MainWindow(QMainWindow):
         self._asked_in = self.collection
         self.tabs.setCurrentWidget(self.chat)
         self.chat.transcript.begin(question)
-        return self.answers.ask(question, self.collection)
+        job = self.answers.ask(question, self.collection)
+        if self.answers.lane.current is not job:  # queued behind the model's loading
+            self.statusBar().showMessage("Your question is next, once the model is ready", 5000)
+        return job
 
     def _on_token(self, text: str) -> None:
         if self._asked_in == self.collection:
@@ -290,7 +296,10 @@ class MainWindow(QMainWindow):
         turns = self.chat.transcript.turns
         if not 0 <= turn_index < len(turns) or not 1 <= n <= len(turns[turn_index].sources):
             return
-        source = turns[turn_index].sources[n - 1]
+        self.show_source(turns[turn_index].sources[n - 1])
+
+    def show_source(self, source: Any) -> None:
+        """Show a cited passage at once, then its context from the index."""
         self._passage_for = source
         self.source_panel.show_source(source)
         job = Job("reading the passage",

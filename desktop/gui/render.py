@@ -17,7 +17,7 @@ from desktop.gui.theme import Colors
 _MARK = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 EMPTY_HINT = (
-    "<p align='center' style='margin-top:120px; font-size:15pt; color:{text}'>Ask your files</p>"
+    "<br><br><br><p align='center' style='font-size:15pt; color:{text}'>Ask your files</p>"
     "<p align='center' style='color:{muted}'>Drop a folder on this window to index it,<br>"
     "then ask a question about it.</p>"
     "<p align='center' style='color:{muted}'>Answers list the passages they were given: "
