@@ -141,9 +141,11 @@ class LibraryPane(QWidget):
             self.tree.addTopLevelItem(top)
             top.setExpanded(coll.name in expanded or coll.name == self.current or not expanded)
         if not summary.collections:
-            hint = QTreeWidgetItem(["Nothing indexed yet: drop a folder here", "", ""])
+            hint = QTreeWidgetItem(["Nothing indexed yet"])
+            hint.setToolTip(0, "Drop a folder on the window, or use Add folder…")
             hint.setFlags(Qt.ItemFlag.NoItemFlags)
             self.tree.addTopLevelItem(hint)
+            hint.setFirstColumnSpanned(True)
         mb = summary.database_bytes / 1048576
         self.totals.setText(f"{summary.documents} documents · {summary.chunks} chunks · "
                             f"{mb:.1f} MB")

@@ -38,6 +38,11 @@ _T0 = time.monotonic()
 
 
 def _save(widget, path: Path) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    for _ in range(20):  # let layouts settle (a status bar label that just grew, …)
+        QApplication.processEvents()
+        time.sleep(0.01)
     widget.grab().save(str(path))
     print(f"{time.monotonic() - _T0:6.1f} s  {path.name}", file=sys.stderr)
 
