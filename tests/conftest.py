@@ -62,3 +62,29 @@ def cli(capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture
+def make_window(qtbot, embedder):
+    """Open the real window on this test's GROUNDED_HOME (the session's embedder, the model on
+    one thread: spinning workers on two busy cores slow tests many times over); every window
+    is closed at the end."""
+    from desktop.config import Settings
+    from desktop.gui.backend import Backend
+    from desktop.gui.main_window import MainWindow
+
+    windows = []
+
+    def make(**settings):
+        backend = Backend(Settings(n_threads=1, n_ctx=2048, **settings), embedder=embedder)
+        window = MainWindow(backend)
+        qtbot.addWidget(window)
+        window.show()
+        window.start()
+        qtbot.waitUntil(lambda: window.library.summary is not None, timeout=10_000)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()

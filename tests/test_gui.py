@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from gui_helpers import QUESTION, anchor_point, drop, small_folder
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
@@ -19,30 +18,9 @@ from PySide6.QtGui import QTextCursor
 from desktop.config import Settings, home
 from desktop.core.store import Store
 from desktop.gui import theme
-from desktop.gui.backend import Backend
 from desktop.gui.main_window import MainWindow
 
 ANSWER_TIMEOUT_MS = 120_000
-
-
-@pytest.fixture
-def make_window(qtbot, embedder):
-    """Open a window on this test's GROUNDED_HOME; every window is closed at the end."""
-    windows = []
-
-    def make(**settings) -> MainWindow:
-        backend = Backend(Settings(n_threads=1, n_ctx=2048, **settings), embedder=embedder)
-        window = MainWindow(backend)
-        qtbot.addWidget(window)
-        window.show()
-        window.start()
-        qtbot.waitUntil(lambda: window.library.summary is not None, timeout=10_000)
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
 
 
 def ask(qtbot, window: MainWindow, question: str) -> tuple[list[str], object]:

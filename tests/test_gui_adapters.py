@@ -10,31 +10,11 @@ from gui_helpers import QUESTION, anchor_point, drop, small_folder
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from desktop.config import Settings
 from desktop.core.adapters import write_lora
 from desktop.core.engine import bundled_model_path
-from desktop.gui.backend import Backend
 from desktop.gui.main_window import MainWindow
 
 TIMEOUT_MS = 120_000
-
-
-@pytest.fixture
-def make_window(qtbot, embedder):
-    windows = []
-
-    def make() -> MainWindow:
-        window = MainWindow(Backend(Settings(n_threads=1, n_ctx=2048), embedder=embedder))
-        qtbot.addWidget(window)
-        window.show()
-        window.start()
-        qtbot.waitUntil(lambda: window.library.summary is not None, timeout=10_000)
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
 
 
 @pytest.fixture(scope="module")

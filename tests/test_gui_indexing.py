@@ -5,36 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from gui_helpers import drop, eval_folder, small_folder
 from PySide6.QtCore import Qt
 
-from desktop.config import Settings, home
+from desktop.config import home
 from desktop.core.index import Indexer
 from desktop.core.jobs import run_job
 from desktop.core.store import Store
-from desktop.gui.backend import Backend
-from desktop.gui.main_window import MainWindow
 
 N_FILES = 327  # all of the SQuAD corpus: ~330 chunks, three embedding batches or more
-
-
-@pytest.fixture
-def make_window(qtbot, embedder):
-    windows = []
-
-    def make() -> MainWindow:
-        window = MainWindow(Backend(Settings(n_threads=1, n_ctx=2048), embedder=embedder))
-        qtbot.addWidget(window)
-        window.show()
-        window.start()
-        qtbot.waitUntil(lambda: window.library.summary is not None, timeout=10_000)
-        windows.append(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
 
 
 def counts_and_docs(db: Path) -> tuple[dict, dict]:
