@@ -30,11 +30,18 @@ MIN_COVERAGE = 0.7
 MIN_FIT = 0.5
 MIN_COVERAGE_UNREAD = 0.5
 
-#: After the sources, nearest to where the model starts writing (a 135M model follows the
-#: instruction it read last; chosen by `grounded eval` on ../shared/eval, see README).
-INSTRUCTION = (
-    "Using only the sources above, answer the question in a few words and cite the source "
-    f"you used like [1]. If the sources do not contain the answer, reply exactly: {REFUSAL}"
+#: After the sources, nearest to where the model starts writing: a 135M model follows what it
+#: read last. Two worked examples teach the form (a short phrase, then [n]). Chosen with
+#: `grounded eval` on ../shared/eval among six layouts (README, "Answer quality").
+INSTRUCTION = ("Answer with the shortest phrase from the sources, then the source number in "
+               "brackets.")
+EXAMPLES = (
+    ({2: "Mount Everest, at 8,849 metres, is the highest mountain on Earth.",
+      1: "The Eiffel Tower in Paris was completed in 1889 for the World's Fair."},
+     "In what year was the Eiffel Tower finished?", "1889 [1]"),
+    ({1: "Marie Curie shared the 1903 Nobel Prize in Physics with Pierre Curie and "
+         "Henri Becquerel."},
+     "Who shared the Nobel Prize with Marie Curie?", "Pierre Curie and Henri Becquerel [1]"),
 )
 SYSTEM_BARE = "Answer the question in a few words."
 
@@ -103,10 +110,18 @@ def build_messages(question: str, sources: Sequence[Source]) -> list[dict[str, s
     if not sources:
         return [{"role": "system", "content": SYSTEM_BARE},
                 {"role": "user", "content": question}]
+    messages = []
+    for passages, example_question, example_answer in EXAMPLES:
+        messages += [{"role": "user", "content": _turn(passages, example_question)},
+                     {"role": "assistant", "content": example_answer}]
     # Best source last: closest to the question, where a small model attends most.
-    blocks = "\n\n".join(f"[{s.n}] ({s.label()})\n{s.text.strip()}" for s in reversed(sources))
-    return [{"role": "user",
-             "content": f"Sources:\n{blocks}\n\n{INSTRUCTION}\nQuestion: {question}"}]
+    passages = {s.n: s.text.strip() for s in reversed(sources)}
+    return [*messages, {"role": "user", "content": _turn(passages, question)}]
+
+
+def _turn(passages: dict[int, str], question: str) -> str:
+    blocks = "\n\n".join(f"[{n}] {text}" for n, text in passages.items())
+    return f"Sources:\n{blocks}\n\n{INSTRUCTION}\nQuestion: {question}"
 
 
 class Answerer:
