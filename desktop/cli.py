@@ -424,6 +424,7 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
         retriever.search("warm up")
         for mode in evaluate.RETRIEVAL_MODES:
             rows[mode] = evaluate.retrieval_metrics(retriever, ds.questions, mode)
+        languages = evaluate.recall_by_language(retriever, ds.questions)
         if not no_answers:
             with Engine(model) as engine:
                 engine.set_adapters(pairs)  # checked before any answer is spent
@@ -434,6 +435,8 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
                 rows.setdefault(config, {}).update(row)
     data = {"dataset": ds.name, "questions": len(ds.questions),
             "unanswerable": 0 if no_answers else len(ds.unanswerable), "configurations": rows}
+    if languages:
+        data["recall@5_by_language"] = languages
 
     def human() -> None:
         click.echo(f"{ds.name}: {len(ds.questions)} questions"
@@ -446,6 +449,11 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
             for config, row in rows.items():
                 click.echo(f"{config:<8} " + " ".join(
                     f"{row[key]:>14.3f}" if key in row else f"{'':>14}" for key in part))
+        if languages:
+            click.echo("recall@5 " + " ".join(f"{lang:>7}" for lang in languages))
+            for mode in evaluate.RETRIEVAL_MODES:
+                click.echo(f"{mode:<8} " + " ".join(
+                    f"{languages[lang][mode]:>7.3f}" for lang in languages))
 
     _emit(data, as_json, human)
 

@@ -90,10 +90,12 @@ def test_eval_reports_answer_quality_per_configuration(cli, tmp_path, adapter):
     with (data / "questions.jsonl").open("w") as f:
         for qid, question, answer, doc in QUESTIONS:
             f.write(json.dumps({"id": qid, "question": question, "answers": [answer],
-                                "gold_doc_ids": [doc]}) + "\n")
+                                "gold_doc_ids": [doc], "lang": "en"}) + "\n")
     code, out, err = cli("eval", str(data), "--adapter", str(adapter), "--json")
     assert code == 0, err
-    rows = json.loads(out)["configurations"]
+    report = json.loads(out)
+    assert report["recall@5_by_language"] == {"en": {"hybrid": 1.0, "vector": 1.0, "bm25": 1.0}}
+    rows = report["configurations"]
     assert set(rows) == {"hybrid", "vector", "bm25", "none", "oracle", "adapter",
                          "adapter+hybrid"}
     for row in rows.values():

@@ -41,6 +41,7 @@ class Question:
     answers: tuple[str, ...]
     gold_doc_ids: frozenset[str]
     answerable: bool = True
+    lang: str | None = None
 
 
 @dataclass
@@ -66,6 +67,7 @@ def load_questions(path: Path) -> list[Question]:
                 str(q["id"]), q["question"], tuple(q.get("answers") or ()),
                 frozenset(q.get("gold_doc_ids") or ()),
                 answerable=q.get("expected") != "no_answer_in_corpus" and bool(q.get("answers")),
+                lang=q.get("lang"),
             ))
     return out
 
@@ -170,6 +172,15 @@ def gold_passages(store: Store, questions: list[Question]) -> dict[str, Passage]
             out[q.id] = next((p for p in chunks if metrics.contains_answer(p.text, q.answers)),
                              chunks[0])
     return out
+
+
+def recall_by_language(retriever: Retriever, questions: list[Question]
+                       ) -> dict[str, dict[str, float]]:
+    """recall@5 per question language and retrieval mode (empty when no question names one)."""
+    langs = sorted({q.lang for q in questions if q.lang})
+    return {lang: {mode: retrieval_metrics(retriever, [q for q in questions if q.lang == lang],
+                                           mode)["recall@5"] for mode in RETRIEVAL_MODES}
+            for lang in langs}
 
 
 def reference_passages(retriever: Retriever, questions: list[Question], k: int
