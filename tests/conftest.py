@@ -81,7 +81,7 @@ def make_window(qtbot, embedder):
         qtbot.addWidget(window)
         window.show()
         window.start()
-        qtbot.waitUntil(lambda: window.library.summary is not None, timeout=10_000)
+        qtbot.waitUntil(lambda: window.library.summary is not None, timeout=60_000)
         windows.append(window)
         return window
 

@@ -67,7 +67,7 @@ def test_compare_answers_four_ways_with_a_real_adapter(qtbot, make_window, adapt
     assert window.backend.adapters_on == [(str(adapters["tone"]), 1.0)]
 
     window.activateWindow()  # the settings dialog had the focus
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=15_000)
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.currentWidget() is view
     view.question.setText(QUESTION)
@@ -85,7 +85,7 @@ def test_compare_answers_four_ways_with_a_real_adapter(qtbot, make_window, adapt
     column = view.columns["retrieval"]
     point, href = anchor_point(column.text, "cite:0:")
     qtbot.mouseClick(column.text.viewport(), Qt.MouseButton.LeftButton, pos=point)
-    qtbot.waitUntil(window.source_panel.isVisible, timeout=5_000)
+    qtbot.waitUntil(window.source_panel.isVisible, timeout=15_000)
     clicked = answers["retrieval"].sources[int(href.rsplit(":", 1)[1]) - 1]
     assert window.source_panel.source is clicked
     # The settings' adapter is attached again for the chat.

@@ -57,7 +57,7 @@ def test_cancel_midway_then_resume_gives_the_uninterrupted_index(
     with Store.open(reference) as store:
         run_job(Indexer(store, embedder).run([folder], "default"))
     assert counts_and_docs(home().database) == counts_and_docs(reference)
-    qtbot.waitUntil(lambda: window.library_pane.summary.documents == N_FILES, timeout=10_000)
+    qtbot.waitUntil(lambda: window.library_pane.summary.documents == N_FILES, timeout=30_000)
 
 
 def test_watched_folders_follow_changes_without_a_full_rescan(qtbot, make_window, tmp_path):
@@ -65,7 +65,7 @@ def test_watched_folders_follow_changes_without_a_full_rescan(qtbot, make_window
     window = make_window()
     with qtbot.waitSignal(window.library.index_finished, timeout=60_000):
         drop(window, [folder])
-    qtbot.waitUntil(lambda: window.library.watcher.folders == [str(folder)], timeout=10_000)
+    qtbot.waitUntil(lambda: window.library.watcher.folders == [str(folder)], timeout=30_000)
 
     def next_report(change) -> object:
         with qtbot.waitSignal(window.library.index_finished, timeout=30_000) as done:
@@ -82,7 +82,7 @@ def test_watched_folders_follow_changes_without_a_full_rescan(qtbot, make_window
     assert removed.removed == 1
     renamed = next_report(lambda: (folder / "river.md").rename(folder / "ferry.md"))
     assert renamed.moved == 1 and renamed.added == 0  # a rename is not re-embedded
-    qtbot.waitUntil(lambda: window.library_pane.summary.documents == 2, timeout=10_000)
+    qtbot.waitUntil(lambda: window.library_pane.summary.documents == 2, timeout=30_000)
     with Store.open(home().database) as store:
         names = sorted(Path(p).name for (p,) in store.con.execute("SELECT path FROM documents"))
     assert names == ["ferry.md", "garden.txt"]
@@ -109,7 +109,7 @@ def test_problem_files_are_listed_with_their_reasons(qtbot, make_window, tmp_pat
     window = make_window()
     with qtbot.waitSignal(window.library.index_finished, timeout=60_000):
         drop(window, [folder])
-    qtbot.waitUntil(lambda: window.library_pane.summary.documents == 4, timeout=10_000)
+    qtbot.waitUntil(lambda: window.library_pane.summary.documents == 4, timeout=30_000)
     problems = window.library_pane.problem_paths("default")
     assert sorted(Path(p).name for p in problems) == ["blob.bin", "empty.txt"]
     top = window.library_pane.tree.topLevelItem(0)
