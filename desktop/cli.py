@@ -42,6 +42,22 @@ def _open_store():
     return Store.open(home().database)
 
 
+def _engine(model: Path | None):
+    """The model engine as the settings ask (model file, threads, GPU layers, context);
+    ``model`` (--model) wins over the settings' model."""
+    from desktop.core.engine import Engine
+
+    st = Settings.load()
+    return Engine(model or st.model or None, n_ctx=st.n_ctx, n_threads=st.n_threads or None,
+                  n_gpu_layers=st.n_gpu_layers)
+
+
+def _settings_adapters() -> list[tuple[Path, float]]:
+    """The adapters the settings attach (the window's settings), as (path, scale) pairs."""
+    return [(Path(a["path"]), float(a.get("scale", 1.0))) for a in Settings.load().adapters
+            if a.get("path")]
+
+
 def _fmt_eta(seconds: float | None) -> str:
     if seconds is None:
         return "--"
@@ -294,8 +310,8 @@ def _retriever(store):
 @click.argument("question")
 @click.option("--collection", "-c", "collections", multiple=True,
               help="Search only these collections (default: all).")
-@click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
-              help="Passages per answer.")
+@click.option("--k", "k", type=click.IntRange(1, 50),
+              help="Passages per answer (default: the settings', 5).")
 @click.option("--no-retrieval", is_flag=True, help="Ask the bare model, without your files.")
 @click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
 @_adapter_options
@@ -307,13 +323,12 @@ def ask(question: str, collections: tuple[str, ...], k: int, no_retrieval: bool,
         temperature: float, as_json: bool) -> None:
     """Answer QUESTION from the indexed files, citing the passages used."""
     from desktop.core.answer import Answerer
-    from desktop.core.engine import Engine
 
-    pairs = _adapter_pairs(adapters, adapter_scales)
-    with _open_store() as store, Engine(model) as engine, _CancelOnInterrupt() as cancel:
+    pairs = _adapter_pairs(adapters, adapter_scales) or _settings_adapters()
+    with _open_store() as store, _engine(model) as engine, _CancelOnInterrupt() as cancel:
         retriever = None if no_retrieval else _retriever(store)
         engine.set_adapters(pairs)
-        answerer = Answerer(engine, retriever, k=k)
+        answerer = Answerer(engine, retriever, k=k or Settings.load().passages)
         stream = answerer.ask(question, collections or None, retrieval=not no_retrieval,
                               temperature=temperature, cancel=cancel)
         out = sys.stderr if as_json else sys.stdout
@@ -336,8 +351,8 @@ def ask(question: str, collections: tuple[str, ...], k: int, no_retrieval: bool,
 @click.argument("question")
 @click.option("--collection", "-c", "collections", multiple=True,
               help="Search only these collections (default: all).")
-@click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
-              help="Passages per answer.")
+@click.option("--k", "k", type=click.IntRange(1, 50),
+              help="Passages per answer (default: the settings', 5).")
 @click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
 @_adapter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
@@ -346,11 +361,10 @@ def compare(question: str, collections: tuple[str, ...], k: int, model: Path | N
     """Answer QUESTION four ways: base, + retrieval, adapter, adapter + retrieval."""
     from desktop.core.answer import Answerer
     from desktop.core.compare import compare as compare_all
-    from desktop.core.engine import Engine
 
-    pairs = _adapter_pairs(adapters, adapter_scales)
-    with _open_store() as store, Engine(model) as engine, _CancelOnInterrupt() as cancel:
-        answerer = Answerer(engine, _retriever(store), k=k)
+    pairs = _adapter_pairs(adapters, adapter_scales) or _settings_adapters()
+    with _open_store() as store, _engine(model) as engine, _CancelOnInterrupt() as cancel:
+        answerer = Answerer(engine, _retriever(store), k=k or Settings.load().passages)
         engine.set_adapters(pairs)  # checked before any answer is spent
         events = compare_all(answerer, question, pairs, collections or None, cancel)
 
@@ -386,8 +400,8 @@ def compare(question: str, collections: tuple[str, ...], k: int, model: Path | N
 @click.option("--limit", type=click.IntRange(1), help="Sample N questions (reproducibly).")
 @click.option("--no-answers", is_flag=True, help="Retrieval metrics only (no model).")
 @click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
-@click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
-              help="Passages per answer.")
+@click.option("--k", "k", type=click.IntRange(1, 50),
+              help="Passages per answer (default: the settings', 5).")
 @_adapter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: bool,
@@ -402,7 +416,6 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
     from desktop.core import evaluate
     from desktop.core.answer import Answerer
     from desktop.core.embed import SentenceTransformerEmbedder
-    from desktop.core.engine import Engine
     from desktop.core.index import Indexer
     from desktop.core.retrieve import Retriever
     from desktop.core.store import Store
@@ -426,10 +439,10 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
             rows[mode] = evaluate.retrieval_metrics(retriever, ds.questions, mode)
         languages = evaluate.recall_by_language(retriever, ds.questions)
         if not no_answers:
-            with Engine(model) as engine:
+            with _engine(model) as engine:
                 engine.set_adapters(pairs)  # checked before any answer is spent
                 engine.set_adapters([])
-                answers = _answer_rows(Answerer(engine, retriever, k=k), ds, store, line,
+                answers = _answer_rows(Answerer(engine, retriever, k=k or 5), ds, store, line,
                                        pairs)
             for config, row in answers.items():
                 rows.setdefault(config, {}).update(row)

@@ -65,3 +65,15 @@ def test_sources_are_numbered_best_last_in_the_prompt():
     # The best source sits last, next to the instruction and the question.
     assert user.startswith("Sources:\n[2] beta\n\n[1] alpha\n\n")
     assert user.endswith("Question: Q?")
+
+
+def test_ask_follows_the_settings_the_window_saves(cli, indexed):
+    from desktop.config import Settings
+
+    Settings(passages=1, n_threads=1).save()
+    code, out, err = cli("ask", "What is the access code for the east warehouse?", "--json")
+    assert code == 0, err
+    assert len(json.loads(out)["sources"]) == 1
+    code, out, _ = cli("ask", "What is the access code for the east warehouse?", "--k", "2",
+                       "--json")
+    assert len(json.loads(out)["sources"]) == 2  # the command line wins
