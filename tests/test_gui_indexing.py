@@ -98,6 +98,8 @@ def test_a_quick_rescan_at_start_catches_changes_made_while_closed(
     (folder / "river.md").write_text("The ferry leaves every forty minutes.\n")
     again = make_window()
     qtbot.waitUntil(lambda: again.library_pane.summary.documents == 3, timeout=60_000)
+    # The strip's closing line follows the library's counts.
+    qtbot.waitUntil(lambda: again.strip.detail.text().startswith("Indexed:"), timeout=30_000)
     line = again.strip.detail.text()
     assert line.startswith("Indexed: 1 added") and "2 unchanged" in line, line
 

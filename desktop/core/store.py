@@ -76,10 +76,24 @@ def connect(path: Path | str) -> apsw.Connection:
     con.enable_load_extension(False)
     con.set_busy_timeout(10_000)
     if str(path) != ":memory:":
-        con.execute("PRAGMA journal_mode=WAL")
+        _set_wal(con)
     con.execute("PRAGMA synchronous=NORMAL")
     con.execute("PRAGMA foreign_keys=ON")
     return con
+
+
+def _set_wal(con: apsw.Connection, wait_s: float = 10.0) -> None:
+    """Switch to WAL. On a new database the switch needs a lock SQLite does not wait for (no
+    busy handler), so connections opened at the same moment retry here for up to ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            return
+        except apsw.BusyError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class Store:
