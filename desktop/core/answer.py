@@ -46,6 +46,16 @@ EXAMPLES = (
 SYSTEM_BARE = "Answer the question in a few words."
 
 
+def source_label(path: str, page: int | None, page_end: int | None) -> str:
+    """File name with page (range): ``a.pdf, pp. 3-4``, ``a.pdf, p. 3`` or ``notes.md``."""
+    name = Path(path).name
+    if page is None:
+        return name
+    if page_end and page_end != page:
+        return f"{name}, pp. {page}-{page_end}"
+    return f"{name}, p. {page}"
+
+
 @dataclass(frozen=True)
 class Source:
     """A passage as it was numbered in the prompt."""
@@ -60,13 +70,8 @@ class Source:
     score: float
 
     def label(self) -> str:
-        """File name with page (range), as shown in the prompt and to people."""
-        name = Path(self.path).name
-        if self.page is None:
-            return name
-        if self.page_end and self.page_end != self.page:
-            return f"{name}, pp. {self.page}-{self.page_end}"
-        return f"{name}, p. {self.page}"
+        """File name with page (range), as people see it."""
+        return source_label(self.path, self.page, self.page_end)
 
 
 @dataclass

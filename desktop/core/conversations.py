@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from desktop.core.answer import source_label
+
 log = logging.getLogger(__name__)
 
 #: Turns kept per collection; older ones are dropped first.
@@ -37,12 +39,7 @@ class SourceRecord:
 
     def label(self) -> str:
         """File name with page (range), as people see it."""
-        name = Path(self.path).name
-        if self.page is None:
-            return name
-        if self.page_end and self.page_end != self.page:
-            return f"{name}, pp. {self.page}-{self.page_end}"
-        return f"{name}, p. {self.page}"
+        return source_label(self.path, self.page, self.page_end)
 
 
 @dataclass(frozen=True)
