@@ -276,6 +276,14 @@ def forget(paths: tuple[Path, ...], collection: str | None, as_json: bool) -> No
     )
 
 
+def _scope_options(f):
+    """--collection NAME (repeatable) and --k N: where to search and how many passages."""
+    f = click.option("--k", "k", type=click.IntRange(1, 50),
+                     help="Passages per answer (default: the settings', 5).")(f)
+    return click.option("--collection", "-c", "collections", multiple=True,
+                        help="Search only these collections (default: all).")(f)
+
+
 def _adapter_options(f):
     """--adapter PATH (repeatable) with --adapter-scale S (one per adapter, in order)."""
     f = click.option("--adapter-scale", "adapter_scales", type=float, multiple=True,
@@ -308,10 +316,7 @@ def _retriever(store):
 
 @cli.command()
 @click.argument("question")
-@click.option("--collection", "-c", "collections", multiple=True,
-              help="Search only these collections (default: all).")
-@click.option("--k", "k", type=click.IntRange(1, 50),
-              help="Passages per answer (default: the settings', 5).")
+@_scope_options
 @click.option("--no-retrieval", is_flag=True, help="Ask the bare model, without your files.")
 @click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
 @_adapter_options
@@ -349,10 +354,7 @@ def ask(question: str, collections: tuple[str, ...], k: int, no_retrieval: bool,
 
 @cli.command()
 @click.argument("question")
-@click.option("--collection", "-c", "collections", multiple=True,
-              help="Search only these collections (default: all).")
-@click.option("--k", "k", type=click.IntRange(1, 50),
-              help="Passages per answer (default: the settings', 5).")
+@_scope_options
 @click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
 @_adapter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")

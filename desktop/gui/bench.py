@@ -97,7 +97,8 @@ def bench_memory_steps() -> dict:
             for (name, mb), (_, prev) in zip(steps[1:], steps[:-1], strict=True)}
 
 
-def _wait(app, condition: Callable[[], bool], timeout_s: float = 600.0) -> None:
+def wait_until(app, condition: Callable[[], bool], timeout_s: float = 600.0) -> None:
+    """Process Qt events until ``condition()`` holds (TimeoutError after ``timeout_s``)."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
@@ -129,7 +130,7 @@ def bench_session(threads: int, eval_dir: Path, work: Path) -> dict:
     window.answers.model_state.connect(lambda s: states.__setitem__(s.model, s.state))
     meter.start()
     window.start()
-    _wait(app, lambda: states.get("embedder") in ("ready", "failed")
+    wait_until(app, lambda: states.get("embedder") in ("ready", "failed")
           and states.get("model") in ("ready", "failed") and window.library.summary is not None)
     result["stall_loading_models_ms"] = meter.stop()
     result["stall_loading_models_p99_ms"] = meter.percentile(0.99)
@@ -152,7 +153,7 @@ def bench_session(threads: int, eval_dir: Path, work: Path) -> dict:
     window.library.index_finished.connect(reports.append)
     meter.start()
     window.index_paths([str(folder)])
-    _wait(app, lambda: bool(reports))
+    wait_until(app, lambda: bool(reports))
     result["stall_indexing_ms"] = meter.stop()
     result["stall_indexing_p99_ms"] = meter.percentile(0.99)
     result["indexed_files"] = reports[0].added
@@ -170,7 +171,7 @@ def bench_session(threads: int, eval_dir: Path, work: Path) -> dict:
     meter.start()
     sampler.start(20)
     window.ask(question)
-    _wait(app, lambda: bool(answers))
+    wait_until(app, lambda: bool(answers))
     sampler.stop()
     result["stall_answering_ms"] = meter.stop()
     result["stall_answering_p99_ms"] = meter.percentile(0.99)

@@ -15,7 +15,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,15 +22,6 @@ REPO = Path(__file__).resolve().parents[2]
 WIKI_QUESTIONS = ("What ctenophore was accidentally introduced into the Black Sea?",
                   "What was the largest pottery company in the world in 1817?")
 SAMPLE_QUESTIONS = ("Where is my data stored?", "Which embedding model is used?")
-
-
-def _wait(app, condition: Callable[[], bool], timeout_s: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the window did not reach the state in time")
-        app.processEvents()
-        time.sleep(0.01)
 
 
 _T0 = time.monotonic()
@@ -70,6 +60,7 @@ def _shoot(out: Path, eval_dir: Path, work: Path) -> int:
     from desktop.core.engine import bundled_model_path
     from desktop.gui import theme
     from desktop.gui.backend import Backend
+    from desktop.gui.bench import wait_until
     from desktop.gui.main_window import MainWindow
 
     offline.enforce()
@@ -84,8 +75,8 @@ def _shoot(out: Path, eval_dir: Path, work: Path) -> int:
     window.resize(1280, 800)
     window.show()
     window.start()
-    _wait(app, lambda: window.library.summary is not None)
-    _wait(app, lambda: window.model_labels["model"].text().startswith("Model: SmolLM2"))
+    wait_until(app, lambda: window.library.summary is not None)
+    wait_until(app, lambda: window.model_labels["model"].text().startswith("Model: SmolLM2"))
     _save(window, out / "empty.png")
 
     corpus = eval_dir / "squad_v1.1_dev" / "corpus_small"
@@ -100,22 +91,22 @@ def _shoot(out: Path, eval_dir: Path, work: Path) -> int:
     window.library.index_progress.connect(seen.append)
     window.library_pane.set_current(collection)
     window.index_paths([str(folder)])
-    _wait(app, lambda: any(p.files_done >= 40 for p in seen) or not window.library.lane.busy)
+    wait_until(app, lambda: any(p.files_done >= 40 for p in seen) or not window.library.lane.busy)
     app.processEvents()
     _save(window, out / "indexing.png")
-    _wait(app, lambda: not window.library.lane.busy)
-    _wait(app, lambda: window.library_pane.summary is not None
+    wait_until(app, lambda: not window.library.lane.busy)
+    wait_until(app, lambda: window.library_pane.summary is not None
           and window.library_pane.summary.documents >= 2)
 
     answers = []
     window.answers.answered.connect(answers.append)
     window.ask(questions[0])
-    _wait(app, lambda: bool(answers))
-    _wait(app, lambda: not window.answers.busy)
+    wait_until(app, lambda: bool(answers))
+    wait_until(app, lambda: not window.answers.busy)
     answer = answers[0]
     n = answer.cited[0] if answer.cited else 1
     window.show_citation(len(window.chat.transcript.turns) - 1, n)
-    _wait(app, lambda: window.source_panel.isVisible())
+    wait_until(app, lambda: window.source_panel.isVisible())
     time.sleep(0.3)
     app.processEvents()
     _save(window, out / "answer.png")
@@ -126,17 +117,17 @@ def _shoot(out: Path, eval_dir: Path, work: Path) -> int:
 
     adapter = write_lora(bundled_model_path(), work / "demo-lora.gguf", magnitude=0.08, seed=3)
     window.apply_settings(replace(settings, adapters=[{"path": str(adapter), "scale": 1.0}]))
-    _wait(app, lambda: window.compare.columns["adapter"].isEnabled())
+    wait_until(app, lambda: window.compare.columns["adapter"].isEnabled())
     window.tabs.setCurrentWidget(window.compare)
     window.source_panel.close_panel()
     window.compare.question.setText(questions[1])
     window.compare._run()
-    _wait(app, lambda: not window.answers.busy)
+    wait_until(app, lambda: not window.answers.busy)
     app.processEvents()
     _save(window, out / "compare.png")
 
     dialog = window.open_settings()
-    _wait(app, dialog.isVisible)
+    wait_until(app, dialog.isVisible)
     app.processEvents()
     _save(dialog, out / "settings.png")
     dialog.reject()
