@@ -77,3 +77,24 @@ def test_ask_follows_the_settings_the_window_saves(cli, indexed):
     code, out, _ = cli("ask", "What is the access code for the east warehouse?", "--k", "2",
                        "--json")
     assert len(json.loads(out)["sources"]) == 2  # the command line wins
+
+
+def test_sources_beyond_the_context_are_dropped_worst_first():
+    from desktop.core.answer import Answerer
+    from desktop.core.engine import Engine
+
+    sentence = "The harbour master logs every ship that enters the port before dawn. "
+    sources = [Source(n, n, f"/d/{n}.txt", None, None, None, sentence * 12, 1.0 / n)
+               for n in range(1, 7)]
+    with Engine(n_ctx=768, n_threads=1) as engine:
+        answerer = Answerer(engine, None, max_answer_tokens=64)
+        kept = answerer.fit("Who logs the ships?", sources)
+        assert 0 < len(kept) < len(sources)
+        assert kept == sources[: len(kept)]  # the best ones, in order
+        prompt = engine.count_tokens(engine.format_prompt(build_messages("Who logs the ships?",
+                                                                         kept)))
+        assert prompt + 64 <= 768
+        one_more = sources[: len(kept) + 1]
+        bigger = engine.count_tokens(engine.format_prompt(build_messages("Who logs the ships?",
+                                                                         one_more)))
+        assert bigger + 64 > 768 - 64  # nothing that fits is thrown away needlessly

@@ -142,11 +142,13 @@ class Answerer:
     def fit(self, question: str, sources: list[Source]) -> list[Source]:
         """Keep the best sources that fit the model's context, counted in its own tokens."""
         budget = self.engine.n_ctx - self.max_answer_tokens - 16
-        while sources:
-            used = self.engine.count_tokens(
-                "\n".join(m["content"] for m in build_messages(question, sources))) + 32
-            if used <= budget:
-                return sources
+        if not sources:
+            return sources
+        used = self.engine.count_tokens(
+            "\n".join(m["content"] for m in build_messages(question, sources))) + 32
+        # Dropping the worst source frees its text and its "[n] " label; each is counted once.
+        while sources and used > budget:
+            used -= self.engine.count_tokens(f"[{sources[-1].n}] {sources[-1].text.strip()}\n\n")
             sources = sources[:-1]
         return sources
 
