@@ -22,6 +22,7 @@ import click
 from desktop import __version__, offline
 from desktop.config import Settings, home
 from desktop.core.errors import GroundedError
+from desktop.core.focus import FOCUS_SENTENCES
 from desktop.core.jobs import run_job
 
 
@@ -277,11 +278,29 @@ def forget(paths: tuple[Path, ...], collection: str | None, as_json: bool) -> No
 
 
 def _scope_options(f):
-    """--collection NAME (repeatable) and --k N: where to search and how many passages."""
-    f = click.option("--k", "k", type=click.IntRange(1, 50),
-                     help="Passages per answer (default: the settings', 5).")(f)
+    """--collection NAME (repeatable), --k N and --sentences N: where to search, how many
+    passages, how many of their sentences the prompt carries."""
+    f = _passage_options(f)
     return click.option("--collection", "-c", "collections", multiple=True,
                         help="Search only these collections (default: all).")(f)
+
+
+def _passage_options(f):
+    """--k N and --sentences N: passages per answer and the sentences of them the model reads."""
+    f = click.option("--sentences", "sentences", type=click.IntRange(0, 50),
+                     help="Sentences of the passages the prompt carries; 0: whole passages "
+                          "(default: the settings', 2).")(f)
+    return click.option("--k", "k", type=click.IntRange(1, 50),
+                        help="Passages per answer (default: the settings', 5).")(f)
+
+
+def _answerer(engine, retriever, k: int | None, sentences: int | None):
+    """An Answerer with --k / --sentences, else the settings'."""
+    from desktop.core.answer import Answerer
+
+    settings = Settings.load()
+    return Answerer(engine, retriever, k=k or settings.passages,
+                    sentences=settings.focus_sentences if sentences is None else sentences)
 
 
 def _adapter_options(f):
@@ -323,17 +342,15 @@ def _retriever(store):
 @click.option("--temperature", type=float, default=0.0, show_default=True,
               help="0 is greedy and deterministic.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def ask(question: str, collections: tuple[str, ...], k: int, no_retrieval: bool,
-        model: Path | None, adapters: tuple[Path, ...], adapter_scales: tuple[float, ...],
-        temperature: float, as_json: bool) -> None:
+def ask(question: str, collections: tuple[str, ...], k: int | None, sentences: int | None,
+        no_retrieval: bool, model: Path | None, adapters: tuple[Path, ...],
+        adapter_scales: tuple[float, ...], temperature: float, as_json: bool) -> None:
     """Answer QUESTION from the indexed files, citing the passages used."""
-    from desktop.core.answer import Answerer
-
     pairs = _adapter_pairs(adapters, adapter_scales) or _settings_adapters()
     with _open_store() as store, _engine(model) as engine, _CancelOnInterrupt() as cancel:
         retriever = None if no_retrieval else _retriever(store)
         engine.set_adapters(pairs)
-        answerer = Answerer(engine, retriever, k=k or Settings.load().passages)
+        answerer = _answerer(engine, retriever, k, sentences)
         stream = answerer.ask(question, collections or None, retrieval=not no_retrieval,
                               temperature=temperature, cancel=cancel)
         out = sys.stderr if as_json else sys.stdout
@@ -358,15 +375,15 @@ def ask(question: str, collections: tuple[str, ...], k: int, no_retrieval: bool,
 @click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
 @_adapter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def compare(question: str, collections: tuple[str, ...], k: int, model: Path | None,
-            adapters: tuple[Path, ...], adapter_scales: tuple[float, ...], as_json: bool) -> None:
+def compare(question: str, collections: tuple[str, ...], k: int | None, sentences: int | None,
+            model: Path | None, adapters: tuple[Path, ...], adapter_scales: tuple[float, ...],
+            as_json: bool) -> None:
     """Answer QUESTION four ways: base, + retrieval, adapter, adapter + retrieval."""
-    from desktop.core.answer import Answerer
     from desktop.core.compare import compare as compare_all
 
     pairs = _adapter_pairs(adapters, adapter_scales) or _settings_adapters()
     with _open_store() as store, _engine(model) as engine, _CancelOnInterrupt() as cancel:
-        answerer = Answerer(engine, _retriever(store), k=k or Settings.load().passages)
+        answerer = _answerer(engine, _retriever(store), k, sentences)
         engine.set_adapters(pairs)  # checked before any answer is spent
         events = compare_all(answerer, question, pairs, collections or None, cancel)
 
@@ -402,12 +419,14 @@ def compare(question: str, collections: tuple[str, ...], k: int, model: Path | N
 @click.option("--limit", type=click.IntRange(1), help="Sample N questions (reproducibly).")
 @click.option("--no-answers", is_flag=True, help="Retrieval metrics only (no model).")
 @click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
-@click.option("--k", "k", type=click.IntRange(1, 50),
-              help="Passages per answer (default: the settings', 5).")
+@click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Passages per answer.")
+@click.option("--sentences", type=click.IntRange(0, 50), default=FOCUS_SENTENCES,
+              show_default=True, help="Sentences of the passages the prompt carries (0: whole).")
 @_adapter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: bool,
-          model: Path | None, k: int, adapters: tuple[Path, ...],
+          model: Path | None, k: int, sentences: int, adapters: tuple[Path, ...],
           adapter_scales: tuple[float, ...], as_json: bool) -> None:
     """Retrieval and answer quality on DATASET (a folder of ../shared/eval), per configuration.
 
@@ -444,8 +463,8 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
             with _engine(model) as engine:
                 engine.set_adapters(pairs)  # checked before any answer is spent
                 engine.set_adapters([])
-                answers = _answer_rows(Answerer(engine, retriever, k=k or 5), ds, store, line,
-                                       pairs)
+                answerer = Answerer(engine, retriever, k=k, sentences=sentences)
+                answers = _answer_rows(answerer, ds, store, line, pairs)
             for config, row in answers.items():
                 rows.setdefault(config, {}).update(row)
     data = {"dataset": ds.name, "questions": len(ds.questions),

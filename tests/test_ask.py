@@ -70,13 +70,19 @@ def test_sources_are_numbered_best_last_in_the_prompt():
 def test_ask_follows_the_settings_the_window_saves(cli, indexed):
     from desktop.config import Settings
 
-    Settings(passages=1, n_threads=1).save()
-    code, out, err = cli("ask", "What is the access code for the east warehouse?", "--json")
+    question = "What is the access code for the east warehouse?"
+    Settings(passages=2, focus_sentences=0, n_threads=1).save()
+    code, out, err = cli("ask", question, "--json")
     assert code == 0, err
-    assert len(json.loads(out)["sources"]) == 1
-    code, out, _ = cli("ask", "What is the access code for the east warehouse?", "--k", "2",
-                       "--json")
-    assert len(json.loads(out)["sources"]) == 2  # the command line wins
+    sources = json.loads(out)["sources"]
+    assert len(sources) == 2 and all(s["excerpt"] is None for s in sources)  # whole passages
+    # The command line wins: one passage; or two, focused on their sentences that share a
+    # word with the question (the garden note has none, so it leaves the prompt).
+    assert len(json.loads(cli("ask", question, "--k", "1", "--json")[1])["sources"]) == 1
+    sources = json.loads(cli("ask", question, "--sentences", "2", "--json")[1])["sources"]
+    assert [s["excerpt"] for s in sources] == [
+        "The access code for the east warehouse is 4471-KESTREL."]
+    assert sources[0]["text"].startswith("Security\n")  # people see the whole passage
 
 
 def test_sources_beyond_the_context_are_dropped_worst_first():

@@ -290,7 +290,8 @@ class Backend:
         retriever = self._retriever_for(collection) if retrieval else None
         if self.settings_adapters() and not self.adapters_on and not self.adapter_errors:
             self.apply_adapters()  # not warmed up yet
-        answerer = Answerer(self.engine(), retriever, k=self.settings.passages)
+        answerer = Answerer(self.engine(), retriever, k=self.settings.passages,
+                            sentences=self.settings.focus_sentences)
         return (yield from answerer.ask(question, [collection] if collection else None,
                                         retrieval=retrieval, cancel=cancel))
 
@@ -305,7 +306,8 @@ class Backend:
         retriever = self._retriever_for(collection)
         if self.settings_adapters() and not self.adapters_on and not self.adapter_errors:
             self.apply_adapters()
-        answerer = Answerer(self.engine(), retriever, k=self.settings.passages)
+        answerer = Answerer(self.engine(), retriever, k=self.settings.passages,
+                            sentences=self.settings.focus_sentences)
         return (yield from compare(answerer, question, self.adapters_on,
                                    [collection] if collection else None, cancel))
 
