@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,17 @@ def read_meta(adapter: str | Path) -> AdapterMeta | None:
     held = tuple(h for h in raw["held_out"] if isinstance(h, dict))
     return AdapterMeta(str(raw.get("name", Path(adapter).stem)), str(raw.get("base_model", "")),
                        held, raw)
+
+
+def ideal_replies(adapters: Iterable[str | Path]) -> list[str]:
+    """The held-out ideal replies of every tuned adapter among ``adapters`` (files without
+    metadata add none): what :func:`desktop.core.form.form_against` scores answers on."""
+    out: list[str] = []
+    for path in adapters:
+        meta = read_meta(path)
+        if meta is not None:
+            out += [r for r in meta.ideal_replies if r not in out]
+    return out
 
 
 def write_json(path: Path, data: dict[str, Any]) -> Path:

@@ -37,10 +37,14 @@ QK = ("q_proj", "k_proj")
 #: The self-check's limits. ``MIN_LOGIT_CORRELATION`` on the tuned logits themselves (the base
 #: model alone reaches ~0.999 here: Q4_1 weights, 8-bit activations on llama.cpp's side);
 #: the *change* the adapter makes (tuned − base) is compared too, being far more sensitive:
-#: its correlation (``MIN_CHANGE_CORRELATION``, measured on the q/k pairs alone as well) and its
-#: scale (least-squares slope of llama.cpp's change on transformers', ``CHANGE_SCALE``).
+#: its correlation (``MIN_CHANGE_CORRELATION``) and scale (least-squares slope of llama.cpp's
+#: change on transformers', ``CHANGE_SCALE``), and the q/k pairs' change alone
+#: (``MIN_QK_CORRELATION``). Measured on the bundled model: a right export 0.97–0.99 (change),
+#: 0.87–0.97 (q/k), scale 0.99–1.06; without the q/k permutation q/k correlates ~0.1; with
+#: alpha = rank instead of peft's 16 the scale is ~0.65 and the tuned logits ~0.95.
 MIN_LOGIT_CORRELATION = 0.99
 MIN_CHANGE_CORRELATION = 0.8
+MIN_QK_CORRELATION = 0.5
 CHANGE_SCALE = (0.75, 1.33)
 
 
@@ -97,6 +101,10 @@ def write_gguf_lora(path: Path, architecture: str, tensors: Mapping[str, np.ndar
     return write_adapter(path, architecture, tensors, alpha=alpha, name=name)
 
 
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(np.asarray(x, np.float64)))))
+
+
 def correlation(x: np.ndarray, y: np.ndarray) -> float:
     """Pearson correlation of two arrays taken whole (0.0 when either is constant)."""
     x = np.asarray(x, np.float64).ravel()
@@ -124,6 +132,8 @@ class SelfCheck:
     change_correlation: float  # tuned − base, the whole adapter
     change_scale: float  # llama.cpp's change / transformers' (least squares)
     qk_change_correlation: float  # tuned − base with only the q/k pairs
+    qk_change_rms: float  # how much the q/k pairs change the logits (transformers)
+    noise_rms: float  # how much the two base models differ (judged only above this)
     passed: bool
     reason: str = ""
 
@@ -141,7 +151,8 @@ def judge(hf_base: np.ndarray, hf_tuned: np.ndarray, hf_qk: np.ndarray,
                  logit_correlation=correlation(hf_tuned, ll_tuned),
                  change_correlation=correlation(hf_change, ll_change),
                  change_scale=slope(hf_change, ll_change),
-                 qk_change_correlation=correlation(hf_qk - hf_base, ll_qk - ll_base))
+                 qk_change_correlation=correlation(hf_qk - hf_base, ll_qk - ll_base),
+                 qk_change_rms=_rms(hf_qk - hf_base), noise_rms=_rms(ll_base - hf_base))
     low, high = CHANGE_SCALE
     reasons = []
     if check["logit_correlation"] < MIN_LOGIT_CORRELATION:
@@ -150,9 +161,12 @@ def judge(hf_base: np.ndarray, hf_tuned: np.ndarray, hf_qk: np.ndarray,
     if check["change_correlation"] < MIN_CHANGE_CORRELATION:
         reasons.append(f"the change it makes correlates {check['change_correlation']:.3f} with "
                        f"the tuned model's (needs {MIN_CHANGE_CORRELATION})")
-    if check["qk_change_correlation"] < MIN_CHANGE_CORRELATION:
+    # A q/k change below the noise between the two base models cannot be judged (and
+    # matters little): its correlation would be noise too.
+    if (check["qk_change_rms"] >= check["noise_rms"]
+            and check["qk_change_correlation"] < MIN_QK_CORRELATION):
         reasons.append(f"its attention q/k part correlates {check['qk_change_correlation']:.3f}"
-                       f" (needs {MIN_CHANGE_CORRELATION}: are the q/k rows permuted?)")
+                       f" (needs {MIN_QK_CORRELATION}: are the q/k rows permuted?)")
     if not low <= check["change_scale"] <= high:
         reasons.append(f"the change it makes is {check['change_scale']:.2f}× the tuned "
                        f"model's (needs {low}–{high}: is adapter.lora.alpha right?)")

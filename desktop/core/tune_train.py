@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.errors import GroundedError
+from desktop.core.modelfile import check_model_file
 from desktop.core.tune_examples import Example
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,21 @@ def load(path: Path, device: str = "cpu") -> tuple[Any, Any]:
 
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
+    arch = check_model_file(path, check_memory=False).architecture
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            path.parent, gguf_file=path.name, dtype=torch.float32)
+        from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
+    except ImportError:  # a transformers without the list: let loading tell
+        GGUF_SUPPORTED_ARCHITECTURES = [arch]  # noqa: N806
+    if arch not in GGUF_SUPPORTED_ARCHITECTURES:
+        raise GroundedError(f"{path.name} is a {arch} model; transformers cannot load that "
+                            "architecture from GGUF for tuning (it reads "
+                            f"{', '.join(sorted(GGUF_SUPPORTED_ARCHITECTURES)[:12])}, …)")
+    try:
+        with _quiet_dequantizing():
+            tokenizer = transformers.AutoTokenizer.from_pretrained(path.parent,
+                                                                   gguf_file=path.name)
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                path.parent, gguf_file=path.name, dtype=torch.float32)
     except Exception as exc:  # noqa: BLE001 - ValueError, KeyError, NotImplementedError…
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise GroundedError(f"{path.name}: transformers cannot load this model for tuning "
@@ -65,6 +77,22 @@ def load(path: Path, device: str = "cpu") -> tuple[Any, Any]:
 
         tokenizer.chat_template = CHATML_CHAT_TEMPLATE  # as the engine does
     return model.to(device), tokenizer
+
+
+@contextlib.contextmanager
+def _quiet_dequantizing() -> Iterator[None]:
+    """transformers' GGUF loader draws its own tqdm bar on stderr (disable_progress_bar does
+    not reach it): hide it, the CLI has its own progress line."""
+    from transformers import modeling_gguf_pytorch_utils as loader
+
+    bar = getattr(loader, "tqdm", None)
+    if bar is not None:
+        loader.tqdm = lambda iterable, *args, **kwargs: iterable
+    try:
+        yield
+    finally:
+        if bar is not None:
+            loader.tqdm = bar
 
 
 def messages(prompt: str, system: str | None) -> list[dict[str, str]]:
