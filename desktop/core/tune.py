@@ -153,6 +153,7 @@ class TuneReport:
     train_s: float = 0.0
     seconds: float = 0.0
     peak_rss_bytes: int = 0
+    train_peak_rss_bytes: int = 0  # the peak when training ended
     estimate: Estimate | None = None
     check: tune_export.SelfCheck | None = None
     held_out: list[HeldOutAnswer] = field(default_factory=list)
@@ -254,6 +255,7 @@ class Tuner:
             if cancel.is_set():
                 return self._cancelled(report, t0)
             yield from self._train(train, batches, estimate, report, cancel, t0)
+            report.train_peak_rss_bytes = peak_rss()
             if cancel.is_set():
                 return self._cancelled(report, t0)
 
