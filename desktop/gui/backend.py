@@ -309,6 +309,20 @@ class Backend:
         return (yield from compare(answerer, question, self.adapters_on,
                                    [collection] if collection else None, cancel))
 
+    # -- tuning (its own job) ------------------------------------------------------------
+
+    def tune(self, examples: Sequence[Any], name: str, options: Any,
+             cancel: threading.Event) -> Generator[Any, None, Any]:
+        """Tune an adapter called ``name`` for the settings' model into the data folder
+        (:meth:`desktop.core.tune.Tuner.run`); the model threads follow the settings."""
+        from dataclasses import replace
+
+        from desktop.core.tune import Tuner
+
+        options = replace(options, threads=options.threads or self.settings.n_threads or None)
+        tuner = Tuner(self.settings.model or None, self.dirs.data, options)
+        return (yield from tuner.run(examples, name, cancel))
+
     def close(self) -> None:
         """Free the model and close the database (once the lanes are idle)."""
         self._close_answer_store()
