@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gui_helpers import QUESTION, drop, small_folder
 from PySide6.QtCore import Qt
 
 from desktop.core.tune import TuneOptions
@@ -86,3 +87,12 @@ def test_tune_in_the_window_then_the_adapter_is_in_the_settings(qtbot, make_wind
     assert window.backend.settings.adapters == [{"path": report.adapter, "scale": 1.0}]
     qtbot.waitUntil(lambda: window.compare.columns["adapter"].isEnabled(), timeout=60_000)
     assert "memo-window.gguf" in window.compare.note.text()
+    # Compare then scores the form of every column against the held-out ideal replies.
+    with qtbot.waitSignal(window.library.index_finished, timeout=TIMEOUT_MS):
+        drop(window, [small_folder(tmp_path / "docs")])
+    window.compare.question.setText(QUESTION)
+    with qtbot.waitSignal(window.answers.compare_rows, timeout=TIMEOUT_MS) as rows:
+        window.compare._run()
+    assert all(r.form is not None for r in rows.args[0] if r.answer and not r.answer.refused)
+    for name, column in window.compare.columns.items():
+        assert " · form " in column.measures.text(), (name, column.measures.text())

@@ -298,16 +298,20 @@ class Backend:
                 ) -> Generator[CompareEvent, None, list[CompareRow]]:
         """Answer ``question`` the four ways of :func:`desktop.core.compare.compare` (base,
         retrieval, adapter, adapter + retrieval: the last two with the attached adapters),
-        streaming each; return the rows with their support scores."""
+        streaming each; return the rows with their support scores (and form scores when a
+        tuned adapter with held-out replies is attached)."""
         from desktop.core.answer import Answerer
         from desktop.core.compare import compare
 
         retriever = self._retriever_for(collection)
         if self.settings_adapters() and not self.adapters_on and not self.adapter_errors:
             self.apply_adapters()
+        from desktop.core.adapter_store import ideal_replies
+
         answerer = Answerer(self.engine(), retriever, k=self.settings.passages)
+        ideals = ideal_replies(path for path, _ in self.adapters_on)
         return (yield from compare(answerer, question, self.adapters_on,
-                                   [collection] if collection else None, cancel))
+                                   [collection] if collection else None, cancel, ideals=ideals))
 
     # -- tuning (its own job) ------------------------------------------------------------
 
