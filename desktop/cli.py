@@ -595,7 +595,7 @@ def tune(examples: Path, name: str, epochs: int, system: str | None, model: Path
 
 @cli.command()
 @click.argument("name", type=click.Choice(["index", "rescan", "retrieve", "generate",
-                                          "adapters"]))
+                                          "adapters", "tune"]))
 @click.option(
     "--corpus",
     "corpora",
@@ -604,12 +604,15 @@ def tune(examples: Path, name: str, epochs: int, system: str | None, model: Path
     help="Folders to index (index; default: every corpus in ../shared/eval).",
 )
 @click.option("--limit", type=int, help="Use only the first N files (index).")
+@click.option("--sizes", default="64,200", show_default=True,
+              help="Example counts to tune (tune: 64 is ours, others from SQuAD).")
 @click.option(
     "--files", "n_files", type=int, default=10_000, show_default=True, help="Tree size (rescan)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def bench(
-    name: str, corpora: tuple[Path, ...], limit: int | None, n_files: int, as_json: bool
+    name: str, corpora: tuple[Path, ...], limit: int | None, sizes: str, n_files: int,
+    as_json: bool
 ) -> None:
     """Measure a hot path against its natural reference, in one run; print the ratios."""
     from desktop import benchmarks
@@ -637,6 +640,14 @@ def bench(
         from desktop.bench_generate import bench_generate
 
         result = bench_generate(_err)
+    elif name == "tune":
+        from desktop.bench_tune import bench_tune
+
+        try:
+            counts = tuple(int(n) for n in sizes.split(","))
+        except ValueError:
+            raise click.UsageError("--sizes takes numbers separated by commas") from None
+        result = bench_tune(benchmarks.default_eval_dir(), _err, sizes=counts)
     else:
         from desktop.bench_adapters import bench_adapters
 

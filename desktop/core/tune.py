@@ -153,6 +153,7 @@ class TuneReport:
     train_s: float = 0.0
     seconds: float = 0.0
     peak_rss_bytes: int = 0
+    train_peak_rss_bytes: int = 0  # the peak when training ended
     estimate: Estimate | None = None
     check: tune_export.SelfCheck | None = None
     held_out: list[HeldOutAnswer] = field(default_factory=list)
@@ -254,6 +255,7 @@ class Tuner:
             if cancel.is_set():
                 return self._cancelled(report, t0)
             yield from self._train(train, batches, estimate, report, cancel, t0)
+            report.train_peak_rss_bytes = peak_rss()
             if cancel.is_set():
                 return self._cancelled(report, t0)
 
@@ -300,8 +302,8 @@ class Tuner:
 
     def _estimate(self, train: list[tune_train.Encoded], held_out: list[tune_train.Encoded],
                   n_examples: int) -> tuple[Estimate, list[list[int]]]:
-        """Time from a timed forward + backward pass; memory from the largest batch; the cap
-        lowered when that would not fit."""
+        """Time from a timed forward + backward pass on the first batch; memory from the
+        largest batch; the cap lowered when that would not fit."""
         opts = self.options
         lengths = [len(e) for e in train]
         per_token = tune_train.bytes_per_token(self._base.config)
@@ -322,7 +324,7 @@ class Tuner:
                                           opts.seed)
         biggest = max(tune_train.padded_tokens(b, lengths) for b in batches)
         tokens = sum(tune_train.padded_tokens(b, lengths) for b in batches)
-        measured = self._measure_speed(train)
+        measured = self._measure_speed([train[i] for i in batches[0]])
         self.threads = max(measured, key=measured.get)
         speed = measured[self.threads]
         held_tokens = opts.max_new_tokens * 2 * len(held_out)
@@ -343,22 +345,16 @@ class Tuner:
             return int(torch.cuda.mem_get_info()[0])
         return available_memory()
 
-    def _measure_speed(self, train: list[tune_train.Encoded]) -> dict[int, float]:
-        """Tokens/s of a forward + backward pass on the first examples (up to ~256 tokens,
-        after an untimed pass on one), per thread count: the threads asked for, or the
-        physical cores and 1. On a busy 2-core machine torch's two spinning threads ran at
-        8–14 tokens/s where one ran at 107: the faster count is used. The gradients are
-        dropped (no step is taken)."""
+    def _measure_speed(self, sample: list[tune_train.Encoded]) -> dict[int, float]:
+        """Tokens/s of a forward + backward pass on ``sample`` (the first batch), after an
+        untimed pass on one example, per thread count: the threads asked for, or the physical
+        cores and 1. On a busy 2-core machine torch's two spinning threads ran at 8–14
+        tokens/s where one ran at 107: the faster count is used. The gradients are dropped
+        (no step is taken)."""
         import torch
 
         from desktop.core.engine import physical_cores
 
-        sample, total = [], 0
-        for e in train:
-            if sample and total + len(e) > 256:
-                break
-            sample.append(e)
-            total += len(e)
         self.model.train()
         pad = self.tokenizer.pad_token_id or 0
         counts = [self.options.threads] if self.options.threads else sorted(
