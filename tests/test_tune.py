@@ -389,3 +389,20 @@ def test_tune_on_the_command_line(cli, tmp_path, examples):
     assert report["estimate"]["total_s"] > 0 and len(report["held_out"]) == 2
     assert "estimate:" in err and "step 1/" in err and "tuned (form" in err
     assert adapter_store.known(Path(report["adapter"]).parents[1]) == ["cli-made"]
+
+
+def test_eval_reports_form_with_a_tuned_adapter(cli, tuned, grounded_home, tmp_path):
+    install(tuned, grounded_home)
+    data = tmp_path / "facts"
+    (data / "corpus").mkdir(parents=True)
+    (data / "corpus" / "sky.md").write_text("# Sky\n\nThe sky is blue because air scatters "
+                                            "blue light more than red light.\n")
+    (data / "questions.jsonl").write_text(json.dumps(
+        {"id": "q1", "question": "Why is the sky blue?", "answers": ["air scatters blue light"],
+         "gold_doc_ids": ["sky"]}) + "\n")
+    code, out, err = cli("eval", str(data), "--adapter", "memo-tiny", "--json")
+    assert code == 0, err
+    rows = json.loads(out)["configurations"]
+    assert set(rows) >= {"hybrid", "none", "oracle", "adapter", "adapter+hybrid"}
+    for config, row in rows.items():  # every answer row, base ones too, so they compare
+        assert 0.0 <= row["form"] <= 1.0, config

@@ -328,7 +328,9 @@ class Tuner:
         self.threads = max(measured, key=measured.get)
         speed = measured[self.threads]
         held_tokens = opts.max_new_tokens * 2 * len(held_out)
-        check_s = 3 * opts.check_tokens / speed * 0.5 + 8.0  # forwards + llama.cpp + loads
+        # The check: three forward passes (about twice training's tokens/s: no backward) and
+        # ~8 s of llama.cpp loading and evaluating; then every held-out answer twice.
+        check_s = 3 * opts.check_tokens / speed * 0.5 + 8.0
         after_s = check_s + held_tokens / GENERATION_TOKENS_PER_S
         peak = max(peak_rss(), resident + per_token * biggest)
         return Estimate(
