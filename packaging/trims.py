@@ -1,0 +1,171 @@
+"""What the packaged app leaves out, rule by rule (read by grounded.spec and measure.py).
+
+Each :class:`Trim` names Python modules to exclude from the analysis and/or file patterns
+(matched against a file's path inside the bundle) to drop from what the hooks collected.
+``measure.py`` attributes the files and modules of the untrimmed ("naive") build to these
+rules, so README.md can say what each one saves. Every rule is checked by ``smoke.sh``: the
+trimmed app still indexes, answers, reports and opens its window.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Trim:
+    name: str
+    why: str
+    modules: tuple[str, ...] = ()  # left out, with their submodules
+    files: tuple[str, ...] = field(default=())  # fnmatch patterns on the bundle path
+    keep: tuple[str, ...] = ()  # module prefixes that stay although ``modules`` names them
+
+    def matches_module(self, name: str) -> bool:
+        return (_under(name, self.modules) and not _under(name, self.keep)
+                and not any(k.startswith(name + ".") for k in self.keep))  # a kept one's parent
+
+    def matches_file(self, dest: str) -> bool:
+        if not any(fnmatch.fnmatchcase(dest, p) for p in self.files):
+            return False
+        module = dest.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        return not any(_under(module, (k,)) or k.startswith(module + ".")
+                       for k in self.keep)
+
+
+def _under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+QT = "PySide6/Qt"
+
+# transformers.models.X kept: the registry (auto), the bundled embedder's family (bert), and
+# every family transformers' GGUF loader knows (transformers.integrations.ggml), so that
+# `grounded tune` can load the bundled model (llama) or another GGUF the settings name.
+KEEP_TRANSFORMERS_MODELS = tuple(f"transformers.models.{m}" for m in (
+    "auto", "bert", "llama", "mistral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "phi3",
+    "gemma2", "gemma3", "gemma4", "gpt2", "gpt_oss", "falcon", "bloom", "stablelm",
+    "starcoder2", "nemotron", "mamba", "lfm2", "minimax_m2", "t5", "umt5"))
+
+TRIMS: tuple[Trim, ...] = (
+    Trim(
+        "torch C++ tests and tools",
+        "torch/test, torch/bin (test programs, protoc), test libraries in torch/lib: "
+        "never loaded at run time",
+        files=("torch/test/*", "torch/bin/*", "torch/lib/libjitbackend_test.so",
+               "torch/lib/libtorchbind_test.so", "torch/lib/libbackend_with_compiler.so",
+               "torch/lib/libaoti_custom_ops.so"),
+    ),
+    Trim(
+        "torch headers, static libraries, build files",
+        "torch/include, torch/share (cmake), *.a, *.cuh: for compiling against torch",
+        files=("torch/include/*", "torch/share/*", "*.a", "*.cuh"),
+    ),
+    Trim(
+        "torch test helpers and unused tools",
+        "torch.testing._internal (torch's own test suite helpers), tensorboard, benchmark "
+        "utilities, torch's bundled test data; not imported by inference or training",
+        modules=("torch.testing._internal", "torch.utils.tensorboard", "torch.utils.benchmark",
+                 "torch.utils.bottleneck", "torch.contrib", "tensorboard", "caffe2", "triton"),
+        files=("torch/testing/_internal/*", "torch/utils/tensorboard/*",
+               "torch/utils/benchmark/*"),
+    ),
+    Trim(
+        "CUDA / GPU libraries on a CPU build",
+        "nvidia-* wheels, libcudart, cuDNN, ROCm: this build runs on the CPU",
+        modules=("nvidia",),
+        files=("nvidia/*", "*libcudart*", "*libcublas*", "*libcudnn*", "*libnccl*",
+               "*libcusparse*", "*libcufft*", "*libcurand*", "*libnvrtc*", "*libnvJitLink*",
+               "*libcusolver*", "*libamdhip*", "*librocm*", "triton/*"),
+    ),
+    Trim(
+        "transformers model families not used",
+        "transformers.models.* other than auto, the embedder's (bert) and the families "
+        "transformers can load from a GGUF file (for `grounded tune`); transformers imports "
+        "them by name at run time, so the spec collects exactly the kept ones",
+        modules=("transformers.models",),
+        files=("transformers/models/*",),
+        keep=KEEP_TRANSFORMERS_MODELS,
+    ),
+    Trim(
+        "Qt modules not used",
+        "the window uses QtCore, QtGui and QtWidgets only",
+        modules=("PySide6.QtNetwork", "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets",
+                 "PySide6.QtQuickControls2", "PySide6.QtSql", "PySide6.QtTest", "PySide6.QtXml",
+                 "PySide6.QtDesigner", "PySide6.QtHelp", "PySide6.QtUiTools",
+                 "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets", "PySide6.QtPrintSupport",
+                 "PySide6.QtConcurrent", "PySide6.QtDBus", "PySide6.QtSvgWidgets",
+                 "PySide6.QtQuickTest", "PySide6.QtQmlFeatures", "PySide6.QtLabsStyleKit"),
+        files=(f"{QT}/lib/libQt6Qml*", f"{QT}/lib/libQt6Quick*", f"{QT}/lib/libQt6Network*",
+               f"{QT}/lib/libQt6Pdf*", f"{QT}/lib/libQt6Designer*", f"{QT}/qml/*",
+               f"{QT}/lib/libQt6Labs*", f"{QT}/lib/libQt6Lottie*",
+               f"{QT}/lib/libQt6WaylandCompositor*", f"{QT}/lib/libQt6WaylandEgl*",
+               f"{QT}/lib/libQt6WlShell*", f"{QT}/lib/libQt6EglFs*",
+               f"{QT}/lib/libQt6EglFSDeviceIntegration*"),
+    ),
+    Trim(
+        "Qt plugins not needed on a desktop",
+        "kept: platforms xcb, wayland and offscreen, platform themes (light/dark), input "
+        "methods, the SVG icon and image plugins, Wayland client integrations; dropped: "
+        "embedded platforms (eglfs, linuxfb, vnc, minimal), raster image formats the window "
+        "never reads, SQL drivers, QML tooling, TLS and network information, print support, "
+        "Wayland compositor plugins",
+        files=(f"{QT}/plugins/platforms/libqeglfs.so", f"{QT}/plugins/platforms/libqlinuxfb.so",
+               f"{QT}/plugins/platforms/libqvnc.so", f"{QT}/plugins/platforms/libqminimal*.so",
+               f"{QT}/plugins/platforms/libqvkkhrdisplay.so",
+               f"{QT}/plugins/egldeviceintegrations/*", f"{QT}/plugins/generic/*",
+               f"{QT}/plugins/imageformats/libqgif.so", f"{QT}/plugins/imageformats/libqicns.so",
+               f"{QT}/plugins/imageformats/libqico.so", f"{QT}/plugins/imageformats/libqjpeg.so",
+               f"{QT}/plugins/imageformats/libqpdf.so", f"{QT}/plugins/imageformats/libqtga.so",
+               f"{QT}/plugins/imageformats/libqtiff.so", f"{QT}/plugins/imageformats/libqwbmp.so",
+               f"{QT}/plugins/imageformats/libqwebp.so", f"{QT}/plugins/sqldrivers/*",
+               f"{QT}/plugins/qmltooling/*", f"{QT}/plugins/tls/*",
+               f"{QT}/plugins/networkinformation/*", f"{QT}/plugins/printsupport/*",
+               f"{QT}/plugins/designer/*", f"{QT}/plugins/wayland-graphics-integration-server/*",
+               f"{QT}/plugins/vectorimageformats/*"),
+    ),
+    Trim(
+        "Qt translations",
+        "Qt's own strings (standard dialogs) in other languages; the window is English",
+        files=(f"{QT}/translations/*",),
+    ),
+    Trim(
+        "llama.cpp: duplicate library names, multimodal library",
+        "a wheel cannot hold symlinks, so libllama.so, .so.0 and .so.0.5.0 are three copies: "
+        "only the names that are loaded stay (libllama.so, libggml*.so.0, the CPU variants); "
+        "libmtmd (images, audio) is not used",
+        files=("llama_cpp/lib/*.so.0.*", "llama_cpp/lib/libggml.so",
+               "llama_cpp/lib/libggml-base.so", "llama_cpp/lib/libllama.so.0",
+               "llama_cpp/lib/libggml-cpu.so", "llama_cpp/lib/libmtmd*"),
+    ),
+    Trim(
+        "development and test tools",
+        "pytest, hypothesis, ruff, import-linter, IPython, pip, setuptools' vendored "
+        "packages, tkinter",
+        modules=("pytest", "_pytest", "pytestqt", "hypothesis", "importlinter", "grimp", "IPython",
+                 "jedi", "matplotlib", "tkinter", "_tkinter", "pip", "setuptools", "pkg_resources",
+                 "distutils", "lib2to3", "pydoc_data", "notebook"),
+    ),
+)
+
+
+def files_trim(dest: str) -> Trim | None:
+    """The first rule that drops a bundle path, or None."""
+    dest = dest.replace("\\", "/")
+    for trim in TRIMS:
+        if trim.matches_file(dest):
+            return trim
+    return None
+
+
+def module_trim(name: str) -> Trim | None:
+    """The first rule that leaves a module out, or None."""
+    for trim in TRIMS:
+        if trim.matches_module(name):
+            return trim
+    return None
+
+
+def analysis_excludes() -> list[str]:
+    """Modules PyInstaller's analysis skips outright (rules without exceptions)."""
+    return sorted({m for t in TRIMS if not t.keep for m in t.modules})
