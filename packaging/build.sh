@@ -58,5 +58,52 @@ portable_wheel() {
     "$PYTHON" packaging/relayout_wheel.py "$RAW_DIR"/llama_cpp_python-*.whl "$WHEEL_DIR"
 }
 
+build_venv() {
+    # Rebuilt when pyproject.toml or the wheel changes; the project is installed editable
+    # (PyInstaller reads the sources from the checkout; the metadata gives the version).
+    local wheel stamp want
+    wheel=$(ls "$WHEEL_DIR"/llama_cpp_python-*.whl)
+    stamp=$VENV/.grounded-stamp
+    want="$(sha256sum pyproject.toml | cut -c1-16) $KEY $LAYOUT"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        log "build venv: up to date ($VENV)"
+        return
+    fi
+    log "build venv: creating $VENV"
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/pip" install -q "$wheel"
+    # llama-cpp-python==$LLAMA_VERSION is satisfied by the portable wheel: pip keeps it.
+    "$VENV/bin/pip" install -q -e ".[package]"
+    echo "$want" > "$stamp"
+}
+
+check_portable_llama() {
+    # The wheel pip left installed must be ours: CPU variants beside libllama, none native.
+    local lib
+    lib=$("$VENV/bin/python" -c 'import importlib.util, pathlib
+print(pathlib.Path(importlib.util.find_spec("llama_cpp").origin).parent / "lib")')
+    compgen -G "$lib/libggml-cpu-x64.so" >/dev/null || {
+        echo "build.sh: $lib has no libggml-cpu-x64.so: not the portable build" >&2; exit 1; }
+    [ ! -e "$lib/libggml-cpu.so" ] || {
+        echo "build.sh: $lib has a single libggml-cpu.so: a native build slipped in" >&2; exit 1; }
+}
+
 portable_wheel
 [ "${1:-}" = "--wheel-only" ] && exit 0
+build_venv
+check_portable_llama
+
+if [ "${GROUNDED_NAIVE:-}" = 1 ]; then DIST=$ROOT/dist-naive; WORK=$ROOT/build/pyinstaller-naive
+else DIST=$ROOT/dist; WORK=$ROOT/build/pyinstaller; fi
+log "PyInstaller -> $DIST/grounded"
+start=$SECONDS
+"$VENV/bin/pyinstaller" --noconfirm --log-level WARN --distpath "$DIST" --workpath "$WORK" \
+    packaging/grounded.spec
+pyinstaller_s=$((SECONDS - start))
+cp packaging/install.sh "$DIST/grounded/install.sh"
+size=$(du -sm "$DIST/grounded" | cut -f1)
+log "built $DIST/grounded: $size MB in $pyinstaller_s s (PyInstaller)"
+printf '{"pyinstaller_s": %s, "size_mb": %s, "naive": %s, "llama_compile_s": %s}\n' \
+    "$pyinstaller_s" "$size" "$([ "${GROUNDED_NAIVE:-}" = 1 ] && echo true || echo false)" \
+    "$(cat "$RAW_DIR/compile_seconds" 2>/dev/null || echo null)" > "$DIST/grounded-build.json"

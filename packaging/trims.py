@@ -38,6 +38,7 @@ def _under(name: str, prefixes: tuple[str, ...]) -> bool:
 
 
 QT = "PySide6/Qt"
+CPU_ONLY = "CUDA / GPU libraries on a CPU build"  # skipped when llama.cpp has a GPU backend
 
 # transformers.models.X kept: the registry (auto), the bundled embedder's family (bert), and
 # every family transformers' GGUF loader knows (transformers.integrations.ggml), so that
@@ -62,6 +63,12 @@ TRIMS: tuple[Trim, ...] = (
         files=("torch/include/*", "torch/share/*", "*.a", "*.cuh"),
     ),
     Trim(
+        "torch Python sources",
+        "torch's hook collects each module's .py beside its compiled form (for TorchScript, "
+        "which needs source); Grounded scripts nothing, the compiled modules are enough",
+        files=("torch/*.py",),
+    ),
+    Trim(
         "torch test helpers and unused tools",
         "torch.testing._internal (torch's own test suite helpers), tensorboard, benchmark "
         "utilities, torch's bundled test data; not imported by inference or training",
@@ -71,7 +78,7 @@ TRIMS: tuple[Trim, ...] = (
                "torch/utils/benchmark/*"),
     ),
     Trim(
-        "CUDA / GPU libraries on a CPU build",
+        CPU_ONLY,
         "nvidia-* wheels, libcudart, cuDNN, ROCm: this build runs on the CPU",
         modules=("nvidia",),
         files=("nvidia/*", "*libcudart*", "*libcublas*", "*libcudnn*", "*libnccl*",
@@ -149,23 +156,23 @@ TRIMS: tuple[Trim, ...] = (
 )
 
 
-def files_trim(dest: str) -> Trim | None:
-    """The first rule that drops a bundle path, or None."""
+def files_trim(dest: str, skip: frozenset[str] = frozenset()) -> Trim | None:
+    """The first rule (not named in ``skip``) that drops a bundle path, or None."""
     dest = dest.replace("\\", "/")
     for trim in TRIMS:
-        if trim.matches_file(dest):
+        if trim.name not in skip and trim.matches_file(dest):
             return trim
     return None
 
 
-def module_trim(name: str) -> Trim | None:
-    """The first rule that leaves a module out, or None."""
+def module_trim(name: str, skip: frozenset[str] = frozenset()) -> Trim | None:
+    """The first rule (not named in ``skip``) that leaves a module out, or None."""
     for trim in TRIMS:
-        if trim.matches_module(name):
+        if trim.name not in skip and trim.matches_module(name):
             return trim
     return None
 
 
-def analysis_excludes() -> list[str]:
+def analysis_excludes(skip: frozenset[str] = frozenset()) -> list[str]:
     """Modules PyInstaller's analysis skips outright (rules without exceptions)."""
-    return sorted({m for t in TRIMS if not t.keep for m in t.modules})
+    return sorted({m for t in TRIMS if not t.keep and t.name not in skip for m in t.modules})
