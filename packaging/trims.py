@@ -158,6 +158,13 @@ TRIMS: tuple[Trim, ...] = (
 )
 
 
+# Native libraries whose symbol tables are stripped (`strip --strip-unneeded`): the two
+# where it counts (torch's, ~98 MB of the ~139 MB stripping everything would save). Not all of
+# them: stripping a library that auditwheel rewrote with patchelf (numpy's OpenBLAS) made it
+# unloadable here ("ELF load command address/offset not page-aligned").
+STRIP = ("torch/lib/libtorch_cpu.so", "torch/lib/libtorch_python.so")
+
+
 def files_trim(dest: str, skip: frozenset[str] = frozenset()) -> Trim | None:
     """The first rule (not named in ``skip``) that drops a bundle path, or None."""
     dest = dest.replace("\\", "/")
