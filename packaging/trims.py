@@ -51,9 +51,11 @@ KEEP_TRANSFORMERS_MODELS = tuple(f"transformers.models.{m}" for m in (
 TRIMS: tuple[Trim, ...] = (
     Trim(
         "torch C++ tests and tools",
-        "torch/test, torch/bin (test programs, protoc), test libraries in torch/lib: "
-        "never loaded at run time",
-        files=("torch/test/*", "torch/bin/*", "torch/lib/libjitbackend_test.so",
+        "torch/test, torch/bin's test programs and protoc, test libraries in torch/lib: never "
+        "loaded at run time (torch/bin/torch_shm_manager stays: `import torch` checks for it)",
+        files=("torch/test/*", "torch/bin/*Test", "torch/bin/test_*", "torch/bin/protoc*",
+               "torch/bin/*.pt", "torch/bin/*.ptl", "torch/bin/upgrader_models/*",
+               "torch/lib/libjitbackend_test.so",
                "torch/lib/libtorchbind_test.so", "torch/lib/libbackend_with_compiler.so",
                "torch/lib/libaoti_custom_ops.so"),
     ),

