@@ -48,6 +48,14 @@ KEEP_TRANSFORMERS_MODELS = tuple(f"transformers.models.{m}" for m in (
     "gemma2", "gemma3", "gemma4", "gpt2", "gpt_oss", "falcon", "bloom", "stablelm",
     "starcoder2", "nemotron", "mamba", "lfm2", "minimax_m2", "t5", "umt5"))
 
+# torch modules that call install_config_module, which reads the module's own source
+# (tests/test_packaging.py checks the installed torch for new ones).
+TORCH_CONFIG_MODULES = (
+    "torch._dynamo.config", "torch._export.config", "torch._functorch.config",
+    "torch._inductor.config", "torch._inductor.config_comms", "torch.compiler.config",
+    "torch.distributed.config", "torch.fx.experimental._config",
+    "torch.utils.serialization.config")
+
 TRIMS: tuple[Trim, ...] = (
     Trim(
         "torch C++ tests and tools",
@@ -67,8 +75,12 @@ TRIMS: tuple[Trim, ...] = (
     Trim(
         "torch Python sources",
         "torch's hook collects each module's .py beside its compiled form (for TorchScript, "
-        "which needs source); Grounded scripts nothing, the compiled modules are enough",
+        "which needs source); Grounded scripts nothing. Kept: the config modules, which read "
+        "their own source at import (torch.utils._config_module); every other source lookup "
+        "on the paths Grounded runs (embedding, bf16 autocast, a training step) is optional "
+        "and caught by torch",
         files=("torch/*.py",),
+        keep=TORCH_CONFIG_MODULES,
     ),
     Trim(
         "torch test helpers and unused tools",

