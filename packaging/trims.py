@@ -83,13 +83,13 @@ TRIMS: tuple[Trim, ...] = (
         keep=TORCH_CONFIG_MODULES,
     ),
     Trim(
-        "torch test helpers and unused tools",
-        "torch.testing._internal (torch's own test suite helpers), tensorboard, benchmark "
-        "utilities, torch's bundled test data; not imported by inference or training",
-        modules=("torch.testing._internal", "torch.utils.tensorboard", "torch.utils.benchmark",
-                 "torch.utils.bottleneck", "torch.contrib", "tensorboard", "caffe2", "triton"),
-        files=("torch/testing/_internal/*", "torch/utils/tensorboard/*",
-               "torch/utils/benchmark/*"),
+        "torch tools Grounded never imports",
+        "TensorBoard writers (tensorboard is not installed), the bottleneck profiler script, "
+        "caffe2 and triton (not in a CPU build). torch.testing._internal stays: torch imports "
+        "parts of it at run time (torch.utils.checkpoint, torch._refs)",
+        modules=("torch.utils.tensorboard", "torch.utils.bottleneck", "tensorboard", "caffe2",
+                 "triton"),
+        files=("torch/utils/tensorboard/*", "torch/utils/bottleneck/*"),
     ),
     Trim(
         CPU_ONLY,
