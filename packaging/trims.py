@@ -10,7 +10,10 @@ trimmed app still indexes, answers, reports and opens its window.
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -20,15 +23,20 @@ class Trim:
     modules: tuple[str, ...] = ()  # left out, with their submodules
     files: tuple[str, ...] = field(default=())  # fnmatch patterns on the bundle path
     keep: tuple[str, ...] = ()  # module prefixes that stay although ``modules`` names them
+    pattern: str = ""  # or: a regular expression for the module names left out
 
     def matches_module(self, name: str) -> bool:
+        if self.pattern and re.match(self.pattern, name):
+            return True
         return (_under(name, self.modules) and not _under(name, self.keep)
                 and not any(k.startswith(name + ".") for k in self.keep))  # a kept one's parent
 
     def matches_file(self, dest: str) -> bool:
+        module = dest.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        if self.pattern and dest.endswith(".py") and re.match(self.pattern, module):
+            return True
         if not any(fnmatch.fnmatchcase(dest, p) for p in self.files):
             return False
-        module = dest.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
         return not any(_under(module, (k,)) or k.startswith(module + ".")
                        for k in self.keep)
 
@@ -40,13 +48,46 @@ def _under(name: str, prefixes: tuple[str, ...]) -> bool:
 QT = "PySide6/Qt"
 CPU_ONLY = "CUDA / GPU libraries on a CPU build"  # skipped when llama.cpp has a GPU backend
 
-# transformers.models.X kept: the registry (auto), the bundled embedder's family (bert), and
-# every family transformers' GGUF loader knows (transformers.integrations.ggml), so that
-# `grounded tune` can load the bundled model (llama) or another GGUF the settings name.
-KEEP_TRANSFORMERS_MODELS = tuple(f"transformers.models.{m}" for m in (
+# transformers.models.X whose model code stays: the bundled embedder's family (bert), every
+# family transformers' GGUF loader knows (transformers.integrations.ggml: `grounded tune`
+# loads the bundled model, llama, or another GGUF the settings name), the registry (auto), and
+# every family their code imports (found by transformers_families_kept). The other families
+# keep their configuration, tokenizer and processor modules: transformers' auto classes import
+# those by name while they look a model up.
+TRANSFORMERS_SEED = (
     "auto", "bert", "llama", "mistral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "phi3",
     "gemma2", "gemma3", "gemma4", "gpt2", "gpt_oss", "falcon", "bloom", "stablelm",
-    "starcoder2", "nemotron", "mamba", "lfm2", "minimax_m2", "t5", "umt5"))
+    "starcoder2", "nemotron", "mamba", "lfm2", "minimax_m2", "t5", "umt5")
+TRANSFORMERS_MODEL_CODE = ("modeling", "image_processing", "video_processing",
+                           "feature_extraction")
+TRANSFORMERS_DEV_CODE = ("modular", "convert")  # code generators and checkpoint converters
+
+
+def transformers_families_kept(models_dir: Path | None = None) -> tuple[str, ...]:
+    """TRANSFORMERS_SEED and every family its code imports (``from ..X``), transitively."""
+    if models_dir is None:
+        spec = importlib.util.find_spec("transformers")
+        if spec is None or spec.origin is None:
+            return TRANSFORMERS_SEED
+        models_dir = Path(spec.origin).parent / "models"
+    ref = re.compile(r"^\s*from (?:\.\.|transformers\.models\.)(\w+)", re.M)
+    kept: set[str] = set()
+    todo = [f for f in TRANSFORMERS_SEED if (models_dir / f).is_dir()]
+    while todo:
+        family = todo.pop()
+        if family in kept:
+            continue
+        kept.add(family)
+        for path in (models_dir / family).rglob("*.py"):
+            if path.name.startswith(tuple(p + "_" for p in TRANSFORMERS_DEV_CODE)):
+                continue  # never imported at run time
+            for name in ref.findall(path.read_text(encoding="utf-8", errors="ignore")):
+                if name not in kept and (models_dir / name).is_dir():
+                    todo.append(name)
+    return tuple(sorted(kept))
+
+
+KEEP_TRANSFORMERS_MODELS = transformers_families_kept()
 
 # torch modules that call install_config_module, which reads the module's own source
 # (tests/test_packaging.py checks the installed torch for new ones).
@@ -100,13 +141,14 @@ TRIMS: tuple[Trim, ...] = (
                "*libcusolver*", "*libamdhip*", "*librocm*", "triton/*"),
     ),
     Trim(
-        "transformers model families not used",
-        "transformers.models.* other than auto, the embedder's (bert) and the families "
-        "transformers can load from a GGUF file (for `grounded tune`); transformers imports "
-        "them by name at run time, so the spec collects exactly the kept ones",
-        modules=("transformers.models",),
-        files=("transformers/models/*",),
-        keep=KEEP_TRANSFORMERS_MODELS,
+        "transformers model code of families not used",
+        "modeling, image/video processing and feature extraction modules of the "
+        "transformers.models.* families outside KEEP_TRANSFORMERS_MODELS (their "
+        "configuration, tokenizer and processor modules stay), and every family's modular_* "
+        "and convert_* modules (code generators, checkpoint converters)",
+        pattern=(r"transformers\.models\.(?:\w+\.(?:" + "|".join(TRANSFORMERS_DEV_CODE)
+                 + r")_\w+|(?!(?:" + "|".join(KEEP_TRANSFORMERS_MODELS) + r")\.)\w+\.(?:"
+                 + "|".join(TRANSFORMERS_MODEL_CODE) + r")_\w+)$"),
     ),
     Trim(
         "Qt modules not used",

@@ -108,11 +108,15 @@ def test_trims_drop_what_it_does_not(trims, dest):
     assert trims.files_trim(dest) is not None
 
 
-def test_transformers_families_kept_by_module_name(trims):
+def test_transformers_model_code_kept_by_family(trims):
+    kept = trims.KEEP_TRANSFORMERS_MODELS
+    assert {"auto", "bert", "llama", "encoder_decoder"} <= set(kept)  # auto imports the last
     assert trims.module_trim("transformers.models.bert.modeling_bert") is None
-    assert trims.module_trim("transformers.models") is None  # parent of kept families
-    assert trims.module_trim("transformers.models.whisper").name.startswith("transformers")
-    assert "transformers.models" not in trims.analysis_excludes()  # not outright: some stay
+    assert trims.module_trim("transformers.models.llama.modeling_llama") is None
+    assert trims.module_trim("transformers.models.align") is None  # packages stay
+    assert trims.module_trim("transformers.models.align.configuration_align") is None
+    assert trims.module_trim("transformers.models.align.modeling_align") is not None
+    assert trims.module_trim("transformers.models.llama.modular_llama") is not None
 
 
 def test_a_gpu_build_keeps_gpu_runtime_libraries(trims):

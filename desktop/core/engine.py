@@ -106,11 +106,12 @@ class Engine:
         self, model: str | Path | None = None, *, n_ctx: int = 4096,
         n_threads: int | None = None, n_gpu_layers: int | None = None, seed: int | None = None,
     ) -> None:
+        import llama_cpp
+
         from desktop.core import llamalib
 
-        llama_cpp = llamalib.load()  # the first use of llama.cpp: its backends load here
-
         llama_cpp.llama_log_set(_on_llama_log, ctypes.c_void_p(0))  # before anything logs
+        llamalib.load()  # ggml's backends, where they are separate libraries
         gpu = bool(llama_cpp.llama_supports_gpu_offload())
         if n_gpu_layers and not gpu:
             log.warning("this llama.cpp build cannot offload to a GPU; running on the CPU")

@@ -33,6 +33,16 @@ def _ggml(lib_dir: Path) -> ctypes.CDLL | None:
     return None
 
 
+def loaded_variants() -> list[str]:
+    """The ggml CPU backend libraries this process has loaded (Linux; [] elsewhere)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return []
+    return sorted({Path(line.split()[-1]).name for line in maps.splitlines()
+                   if "libggml-cpu" in line})
+
+
 def load() -> ModuleType:
     """Import ``llama_cpp`` and make sure ggml has its backends; return the module."""
     global _loaded
@@ -55,6 +65,7 @@ def load() -> ModuleType:
                 ggml.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
                 names = [ggml.ggml_backend_reg_name(ggml.ggml_backend_reg_get(i)).decode()
                          for i in range(ggml.ggml_backend_reg_count())]
-                log.info("ggml backends loaded from %s: %s", lib_dir, ", ".join(names))
+                log.info("ggml backends loaded from %s: %s (%s)", lib_dir, ", ".join(names),
+                         ", ".join(loaded_variants()) or "variant unknown")
         _loaded = True
     return llama_cpp
