@@ -22,6 +22,7 @@ import click
 from desktop import offline
 from desktop.config import Settings, home
 from desktop.core.errors import GroundedError
+from desktop.core.focus import FOCUS_SENTENCES
 from desktop.core.jobs import run_job
 
 
@@ -279,26 +280,58 @@ def forget(paths: tuple[Path, ...], collection: str | None, as_json: bool) -> No
 
 
 def _scope_options(f):
-    """--collection NAME (repeatable) and --k N: where to search and how many passages."""
-    f = click.option("--k", "k", type=click.IntRange(1, 50),
-                     help="Passages per answer (default: the settings', 5).")(f)
+    """--collection NAME (repeatable), --k N and --sentences N: where to search, how many
+    passages, how many of their sentences the prompt carries."""
+    f = _passage_options(f)
     return click.option("--collection", "-c", "collections", multiple=True,
                         help="Search only these collections (default: all).")(f)
+
+
+def _passage_options(f):
+    """--k N and --sentences N: passages per answer and the sentences of them the model reads."""
+    f = click.option("--sentences", "sentences", type=click.IntRange(0, 50),
+                     help="Sentences of the passages the prompt carries; 0: whole passages "
+                          "(default: the settings', 2).")(f)
+    return click.option("--k", "k", type=click.IntRange(1, 50),
+                        help="Passages per answer (default: the settings', 5).")(f)
+
+
+def _answerer(engine, retriever, k: int | None, sentences: int | None):
+    """An Answerer with --k / --sentences, else the settings'."""
+    from desktop.core.answer import Answerer
+
+    settings = Settings.load()
+    return Answerer(engine, retriever, k=k or settings.passages,
+                    sentences=settings.focus_sentences if sentences is None else sentences)
 
 
 def _adapter_options(f):
     """--adapter PATH (repeatable) with --adapter-scale S (one per adapter, in order)."""
     f = click.option("--adapter-scale", "adapter_scales", type=float, multiple=True,
                      help="Scale for each --adapter, in order (default 1.0).")(f)
-    return click.option("--adapter", "adapters", type=click.Path(path_type=Path),
-                        multiple=True, help="A GGUF LoRA adapter for the model (repeatable).")(f)
+    return click.option("--adapter", "adapters", multiple=True,
+                        help="A GGUF LoRA adapter file, or the NAME of one made by "
+                             "`grounded tune` (repeatable).")(f)
 
 
-def _adapter_pairs(adapters: tuple[Path, ...], scales: tuple[float, ...]
+def _adapter_pairs(adapters: tuple[str, ...], scales: tuple[float, ...]
                    ) -> list[tuple[Path, float]]:
+    """(file, scale) per --adapter: a path as given, or a tuned adapter's name in the data
+    folder (an unknown name is an error that lists the known ones)."""
+    from desktop.core import adapter_store
+
     if len(scales) > len(adapters):
         raise click.UsageError("more --adapter-scale values than --adapter files")
-    return [(a, scales[i] if i < len(scales) else 1.0) for i, a in enumerate(adapters)]
+    data = home().data
+    return [(adapter_store.resolve(a, data), scales[i] if i < len(scales) else 1.0)
+            for i, a in enumerate(adapters)]
+
+
+def _ideal_replies(pairs: list[tuple[Path, float]]) -> list[str]:
+    """The held-out ideal replies of the tuned adapters among ``pairs`` (for the form score)."""
+    from desktop.core import adapter_store
+
+    return adapter_store.ideal_replies(p for p, _ in pairs)
 
 
 def _retriever(store):
@@ -325,17 +358,15 @@ def _retriever(store):
 @click.option("--temperature", type=float, default=0.0, show_default=True,
               help="0 is greedy and deterministic.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def ask(question: str, collections: tuple[str, ...], k: int, no_retrieval: bool,
-        model: Path | None, adapters: tuple[Path, ...], adapter_scales: tuple[float, ...],
-        temperature: float, as_json: bool) -> None:
+def ask(question: str, collections: tuple[str, ...], k: int | None, sentences: int | None,
+        no_retrieval: bool, model: Path | None, adapters: tuple[str, ...],
+        adapter_scales: tuple[float, ...], temperature: float, as_json: bool) -> None:
     """Answer QUESTION from the indexed files, citing the passages used."""
-    from desktop.core.answer import Answerer
-
     pairs = _adapter_pairs(adapters, adapter_scales) or _settings_adapters()
     with _open_store() as store, _engine(model) as engine, _CancelOnInterrupt() as cancel:
         retriever = None if no_retrieval else _retriever(store)
         engine.set_adapters(pairs)
-        answerer = Answerer(engine, retriever, k=k or Settings.load().passages)
+        answerer = _answerer(engine, retriever, k, sentences)
         stream = answerer.ask(question, collections or None, retrieval=not no_retrieval,
                               temperature=temperature, cancel=cancel)
         out = sys.stderr if as_json else sys.stdout
@@ -360,17 +391,21 @@ def ask(question: str, collections: tuple[str, ...], k: int, no_retrieval: bool,
 @click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
 @_adapter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def compare(question: str, collections: tuple[str, ...], k: int, model: Path | None,
-            adapters: tuple[Path, ...], adapter_scales: tuple[float, ...], as_json: bool) -> None:
-    """Answer QUESTION four ways: base, + retrieval, adapter, adapter + retrieval."""
-    from desktop.core.answer import Answerer
+def compare(question: str, collections: tuple[str, ...], k: int | None, sentences: int | None,
+            model: Path | None, adapters: tuple[str, ...], adapter_scales: tuple[float, ...],
+            as_json: bool) -> None:
+    """Answer QUESTION four ways: base, + retrieval, adapter, adapter + retrieval.
+
+    With a tuned adapter (one `grounded tune` made, with its held-out replies) each row also
+    gets a form score: its best ROUGE-L F1 against those replies."""
     from desktop.core.compare import compare as compare_all
 
     pairs = _adapter_pairs(adapters, adapter_scales) or _settings_adapters()
     with _open_store() as store, _engine(model) as engine, _CancelOnInterrupt() as cancel:
-        answerer = Answerer(engine, _retriever(store), k=k or Settings.load().passages)
+        answerer = _answerer(engine, _retriever(store), k, sentences)
         engine.set_adapters(pairs)  # checked before any answer is spent
-        events = compare_all(answerer, question, pairs, collections or None, cancel)
+        events = compare_all(answerer, question, pairs, collections or None, cancel,
+                             ideals=_ideal_replies(pairs))
 
         def show(event) -> None:
             if event.kind == "begin":
@@ -385,15 +420,19 @@ def compare(question: str, collections: tuple[str, ...], k: int, model: Path | N
     data = {"question": question, "rows": [r.to_dict() for r in rows]}
 
     def human() -> None:
-        click.echo(f"{'config':<10} {'support':>8} {'latency':>9} {'tokens':>7}  cited  answer")
+        with_form = any(r.get("form") is not None for r in data["rows"])
+        click.echo(f"{'config':<10} {'support':>8}" + (f" {'form':>5}" if with_form else "")
+                   + f" {'latency':>9} {'tokens':>7}  cited  answer")
         for r in data["rows"]:
             if r["error"]:
                 click.echo(f"{r['config']:<10} error: {r['error']}")
                 continue
             sup = "-" if r["support"] is None else f"{r['support']:.2f}"
+            form = "" if not with_form else " " + (
+                f"{'-':>5}" if r.get("form") is None else f"{r['form']:>5.2f}")
             cited = ",".join(str(c["n"]) for c in r["cited"]) or "-"
-            click.echo(f"{r['config']:<10} {sup:>8} {r['latency_ms']:>7.0f}ms {r['tokens']:>7}"
-                       f"  {cited:<5}  {' '.join(r['answer'].split())[:80]}")
+            click.echo(f"{r['config']:<10} {sup:>8}{form} {r['latency_ms']:>7.0f}ms "
+                       f"{r['tokens']:>7}  {cited:<5}  {' '.join(r['answer'].split())[:80]}")
 
     _emit(data, as_json, human)
 
@@ -404,18 +443,22 @@ def compare(question: str, collections: tuple[str, ...], k: int, model: Path | N
 @click.option("--limit", type=click.IntRange(1), help="Sample N questions (reproducibly).")
 @click.option("--no-answers", is_flag=True, help="Retrieval metrics only (no model).")
 @click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
-@click.option("--k", "k", type=click.IntRange(1, 50),
-              help="Passages per answer (default: the settings', 5).")
+@click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Passages per answer.")
+@click.option("--sentences", type=click.IntRange(0, 50), default=FOCUS_SENTENCES,
+              show_default=True, help="Sentences of the passages the prompt carries (0: whole).")
 @_adapter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: bool,
-          model: Path | None, k: int, adapters: tuple[Path, ...],
+          model: Path | None, k: int, sentences: int, adapters: tuple[str, ...],
           adapter_scales: tuple[float, ...], as_json: bool) -> None:
     """Retrieval and answer quality on DATASET (a folder of ../shared/eval), per configuration.
 
     Rows: hybrid, vector and bm25 retrieval, no retrieval (none), and the gold passage
     (oracle: the ceiling retrieval can approach); with --adapter also the adapters alone
-    (adapter) and with hybrid retrieval (adapter+hybrid).
+    (adapter) and with hybrid retrieval (adapter+hybrid). With a tuned adapter each answer row
+    also gets form: the mean best ROUGE-L F1 of its answers against the adapter's held-out
+    ideal replies.
     """
     from desktop.core import evaluate
     from desktop.core.answer import Answerer
@@ -446,8 +489,8 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
             with _engine(model) as engine:
                 engine.set_adapters(pairs)  # checked before any answer is spent
                 engine.set_adapters([])
-                answers = _answer_rows(Answerer(engine, retriever, k=k or 5), ds, store, line,
-                                       pairs)
+                answerer = Answerer(engine, retriever, k=k, sentences=sentences)
+                answers = _answer_rows(answerer, ds, store, line, pairs)
             for config, row in answers.items():
                 rows.setdefault(config, {}).update(row)
     data = {"dataset": ds.name, "questions": len(ds.questions),
@@ -497,14 +540,64 @@ def _answer_rows(answerer, ds, store, line: _ProgressLine, adapters: list[tuple[
     for config in configs:
         answerer.engine.set_adapters(adapters if config in evaluate.ADAPTER_CONFIGS else [])
         rows[config] = evaluate.answer_metrics(answerer, ds.questions, config, gold,
-                                               ds.unanswerable, reference, on_answer=tick)
+                                               ds.unanswerable, reference, on_answer=tick,
+                                               ideals=_ideal_replies(adapters))
     line.end()
     return rows
 
 
 @cli.command()
+@click.argument("examples", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="The adapter's name (then --adapter NAME).")
+@click.option("--epochs", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option("--system", help="The system prompt to train with (default: the one `ask` uses "
+                               "without retrieval).")
+@click.option("--model", type=click.Path(path_type=Path),
+              help="The GGUF model to tune for (default: the settings' model).")
+@click.option("--learning-rate", type=click.FloatRange(0, 1, min_open=True), default=1e-3,
+              show_default=True)
+@click.option("--batch-tokens", type=click.IntRange(64), default=1024, show_default=True,
+              help="Cap on tokens per batch (memory grows with it; lowered to fit).")
+@click.option("--force", is_flag=True, help="Replace an adapter of the same name.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def tune(examples: Path, name: str, epochs: int, system: str | None, model: Path | None,
+         learning_rate: float, batch_tokens: int, force: bool, as_json: bool) -> None:
+    """Tune a LoRA adapter for the model from EXAMPLES (JSONL lines {"prompt": ..., "reply":
+    ...} or CSV with a prompt,reply header), on this machine.
+
+    Prints an estimate first, then step, loss and ETA; Ctrl-C cancels (nothing is written).
+    The adapter lands in the data folder's adapters/ (checked against llama.cpp first) and is
+    then usable as --adapter NAME in ask, compare and eval.
+    """
+    from desktop import tune_report
+    from desktop.core.tune import TuneOptions, Tuner
+    from desktop.core.tune_examples import read_examples
+
+    rows = read_examples(examples)
+    settings = Settings.load()
+    options = TuneOptions(epochs=epochs, learning_rate=learning_rate, batch_tokens=batch_tokens,
+                          system=system, force=force, threads=settings.n_threads or None)
+    tuner = Tuner(model or settings.model or None, home().data, options)
+    line = _ProgressLine()
+    _err(f"tuning {name!r} for {tuner.info.path.name} on {len(rows)} examples from "
+         f"{examples.name}; loading the model into transformers (about 20 s)…")
+    with _CancelOnInterrupt() as cancel:
+        report = run_job(tuner.run(rows, name, cancel),
+                         lambda p: tune_report.show_progress(p, line, _err))
+    if report.cancelled:
+        line.end()
+        _err("cancelled: no adapter was written")
+        if as_json:
+            click.echo(json.dumps(report.to_dict(), ensure_ascii=False, default=str))
+        sys.exit(130)
+    tune_report.show_result(report, _err)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, default=str))
+
+
+@cli.command()
 @click.argument("name", type=click.Choice(["index", "rescan", "retrieve", "generate",
-                                          "adapters"]))
+                                          "adapters", "tune"]))
 @click.option(
     "--corpus",
     "corpora",
@@ -513,12 +606,15 @@ def _answer_rows(answerer, ds, store, line: _ProgressLine, adapters: list[tuple[
     help="Folders to index (index; default: every corpus in ../shared/eval).",
 )
 @click.option("--limit", type=int, help="Use only the first N files (index).")
+@click.option("--sizes", default="64,200", show_default=True,
+              help="Example counts to tune (tune: 64 is ours, others from SQuAD).")
 @click.option(
     "--files", "n_files", type=int, default=10_000, show_default=True, help="Tree size (rescan)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def bench(
-    name: str, corpora: tuple[Path, ...], limit: int | None, n_files: int, as_json: bool
+    name: str, corpora: tuple[Path, ...], limit: int | None, sizes: str, n_files: int,
+    as_json: bool
 ) -> None:
     """Measure a hot path against its natural reference, in one run; print the ratios."""
     from desktop import benchmarks
@@ -546,6 +642,14 @@ def bench(
         from desktop.bench_generate import bench_generate
 
         result = bench_generate(_err)
+    elif name == "tune":
+        from desktop.bench_tune import bench_tune
+
+        try:
+            counts = tuple(int(n) for n in sizes.split(","))
+        except ValueError:
+            raise click.UsageError("--sizes takes numbers separated by commas") from None
+        result = bench_tune(benchmarks.default_eval_dir(), _err, sizes=counts)
     else:
         from desktop.bench_adapters import bench_adapters
 

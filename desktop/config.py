@@ -79,8 +79,10 @@ class Settings:
     n_threads: int = 0
     #: The model's context size in tokens (capped by the model's own).
     n_ctx: int = 4096
-    #: Passages handed to the model per answer.
+    #: Passages retrieved per answer.
     passages: int = 5
+    #: Sentences of those passages the prompt carries (0: the passages whole); see core/focus.py.
+    focus_sentences: int = 2
     #: GGUF LoRA adapters applied on top of the model: [{"path": ..., "scale": ...}].
     adapters: list[dict[str, Any]] = field(default_factory=list)
     #: Where the database, conversations and adapters live ("": the default data folder).

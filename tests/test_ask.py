@@ -70,10 +70,37 @@ def test_sources_are_numbered_best_last_in_the_prompt():
 def test_ask_follows_the_settings_the_window_saves(cli, indexed):
     from desktop.config import Settings
 
-    Settings(passages=1, n_threads=1).save()
-    code, out, err = cli("ask", "What is the access code for the east warehouse?", "--json")
+    question = "What is the access code for the east warehouse?"
+    Settings(passages=2, focus_sentences=0, n_threads=1).save()
+    code, out, err = cli("ask", question, "--json")
     assert code == 0, err
-    assert len(json.loads(out)["sources"]) == 1
-    code, out, _ = cli("ask", "What is the access code for the east warehouse?", "--k", "2",
-                       "--json")
-    assert len(json.loads(out)["sources"]) == 2  # the command line wins
+    sources = json.loads(out)["sources"]
+    assert len(sources) == 2 and all(s["excerpt"] is None for s in sources)  # whole passages
+    # The command line wins: one passage; or two, focused on their sentences that share a
+    # word with the question (the garden note has none, so it leaves the prompt).
+    assert len(json.loads(cli("ask", question, "--k", "1", "--json")[1])["sources"]) == 1
+    sources = json.loads(cli("ask", question, "--sentences", "2", "--json")[1])["sources"]
+    assert [s["excerpt"] for s in sources] == [
+        "The access code for the east warehouse is 4471-KESTREL."]
+    assert sources[0]["text"].startswith("Security\n")  # people see the whole passage
+
+
+def test_sources_beyond_the_context_are_dropped_worst_first():
+    from desktop.core.answer import Answerer
+    from desktop.core.engine import Engine
+
+    sentence = "The harbour master logs every ship that enters the port before dawn. "
+    sources = [Source(n, n, f"/d/{n}.txt", None, None, None, sentence * 12, 1.0 / n)
+               for n in range(1, 7)]
+    with Engine(n_ctx=768, n_threads=1) as engine:
+        answerer = Answerer(engine, None, max_answer_tokens=64)
+        kept = answerer.fit("Who logs the ships?", sources)
+        assert 0 < len(kept) < len(sources)
+        assert kept == sources[: len(kept)]  # the best ones, in order
+        prompt = engine.count_tokens(engine.format_prompt(build_messages("Who logs the ships?",
+                                                                         kept)))
+        assert prompt + 64 <= 768
+        one_more = sources[: len(kept) + 1]
+        bigger = engine.count_tokens(engine.format_prompt(build_messages("Who logs the ships?",
+                                                                         one_more)))
+        assert bigger + 64 > 768 - 64  # nothing that fits is thrown away needlessly

@@ -119,3 +119,41 @@ def test_problem_files_are_listed_with_their_reasons(qtbot, make_window, tmp_pat
     assert labels[0] == str(folder) and labels[-1] == "Problems (2)"
     reasons = [top.child(top.childCount() - 1).child(i).text(0) for i in range(2)]
     assert any(r.startswith("empty.txt: ") for r in reasons), reasons
+
+
+def test_forget_a_folder_from_its_context_menu(qtbot, make_window, tmp_path, monkeypatch):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    kept, gone = small_folder(tmp_path / "kept"), small_folder(tmp_path / "gone")
+    window = make_window()
+    for folder in (kept, gone):
+        with qtbot.waitSignal(window.library.index_finished, timeout=60_000):
+            drop(window, [folder])
+    qtbot.waitUntil(lambda: window.library_pane.summary.documents == 4, timeout=30_000)
+    tree = window.library_pane.tree
+    top = tree.topLevelItem(0)
+    item = next(top.child(i) for i in range(top.childCount())
+                if top.child(i).text(0) == str(gone))
+    asked: list[str] = []
+
+    def confirm(_parent, _title, text, *args):
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", confirm)
+
+    def choose() -> None:  # the context menu is modal: pick its action once it is shown
+        menu = QApplication.activePopupWidget()
+        action = next(a for a in menu.actions() if a.text() == "Forget this folder")
+        action.trigger()
+        menu.close()
+
+    QTimer.singleShot(200, choose)
+    window.library_pane._menu(tree.visualItemRect(item).center())
+    qtbot.waitUntil(lambda: window.library_pane.summary.documents == 2, timeout=30_000)
+    assert asked and str(gone) in asked[0] and "stay where they are" in asked[0]
+    with Store.open(home().database) as store:
+        paths = [p for (p,) in store.con.execute("SELECT path FROM documents")]
+        assert paths and all(p.startswith(str(kept)) for p in paths)
+        assert store.integrity_check() == "ok"

@@ -10,11 +10,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from desktop.core.citations import check_citations
 from desktop.core.engine import Engine, Generation, Token
+from desktop.core.focus import FOCUS_SENTENCES, focus
 from desktop.core.retrieve import Passage, Retrieval, Retriever
 
 REFUSAL = "I could not find that in your files."
@@ -68,6 +69,7 @@ class Source:
     heading: str | None
     text: str
     score: float
+    excerpt: str | None = None  # what the prompt carried, when not the whole text (focus)
 
     def label(self) -> str:
         """File name with page (range), as people see it."""
@@ -97,7 +99,8 @@ class Answer:
             "answer": self.text,
             "refused": self.refused,
             "sources": [{"n": s.n, "path": s.path, "page": s.page, "page_end": s.page_end,
-                         "heading": s.heading, "text": s.text, "score": s.score}
+                         "heading": s.heading, "text": s.text, "score": s.score,
+                         "excerpt": s.excerpt}
                         for s in self.sources],
             "cited": list(self.cited),
             "invalid_citations": self.invalid_citations,
@@ -120,7 +123,7 @@ def build_messages(question: str, sources: Sequence[Source]) -> list[dict[str, s
         messages += [{"role": "user", "content": _turn(passages, example_question)},
                      {"role": "assistant", "content": example_answer}]
     # Best source last: closest to the question, where a small model attends most.
-    passages = {s.n: s.text.strip() for s in reversed(sources)}
+    passages = {s.n: (s.excerpt or s.text).strip() for s in reversed(sources)}
     return [*messages, {"role": "user", "content": _turn(passages, question)}]
 
 
@@ -133,20 +136,34 @@ class Answerer:
     """Retrieval + the engine: answers one question at a time."""
 
     def __init__(self, engine: Engine, retriever: Retriever | None, k: int = 5,
-                 max_answer_tokens: int = 128) -> None:
+                 sentences: int = FOCUS_SENTENCES, max_answer_tokens: int = 128) -> None:
         self.engine = engine
         self.retriever = retriever
         self.k = k
+        self.sentences = sentences
         self.max_answer_tokens = max_answer_tokens
+
+    def focused(self, question: str, sources: list[Source]) -> list[Source]:
+        """The sources whose best sentences the prompt carries (see :mod:`focus`), numbered
+        anew from 1 in rank order; all of them, whole, when ``sentences`` is 0."""
+        if self.sentences < 1 or not sources:
+            return sources
+        excerpts = focus(question, [s.text for s in sources], self.sentences)
+        return [replace(sources[e.passage], n=n, excerpt=e.text)
+                for n, e in enumerate(excerpts, start=1)]
 
     def fit(self, question: str, sources: list[Source]) -> list[Source]:
         """Keep the best sources that fit the model's context, counted in its own tokens."""
         budget = self.engine.n_ctx - self.max_answer_tokens - 16
-        while sources:
-            used = self.engine.count_tokens(
-                "\n".join(m["content"] for m in build_messages(question, sources))) + 32
-            if used <= budget:
-                return sources
+        if not sources:
+            return sources
+        used = self.engine.count_tokens(
+            "\n".join(m["content"] for m in build_messages(question, sources))) + 32
+        # Dropping the worst source frees its text and its "[n] " label; each is counted once.
+        while sources and used > budget:
+            worst = sources[-1]
+            shown = (worst.excerpt or worst.text).strip()
+            used -= self.engine.count_tokens(f"[{worst.n}] {shown}\n\n")
             sources = sources[:-1]
         return sources
 
@@ -170,7 +187,7 @@ class Answerer:
                 timings["total_ms"] = (time.perf_counter() - t0) * 1000
                 return Answer(question, REFUSAL, True, [], timings=timings)
             sources = sources_from(found.passages)
-        sources = self.fit(question, sources)
+        sources = self.fit(question, self.focused(question, sources))
         gen = self.engine.chat(build_messages(question, sources), self.max_answer_tokens,
                                temperature=temperature, cancel=cancel)
         stats: Generation = yield from gen

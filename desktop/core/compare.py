@@ -3,7 +3,9 @@
 base (the bare model), retrieval (base + your files), adapter (the LoRA adapters, no files)
 and both (adapters + files). The adapter rows need adapters; each row carries its answer,
 latency, tokens, the sources it cited and a :mod:`support <desktop.core.support>` score
-measured against the same retrieved passages for all four, so the rows compare fairly.
+measured against the same retrieved passages for all four, so the rows compare fairly. With
+the held-out ideal replies of a tuned adapter (``ideals``) each row also gets a
+:func:`form <desktop.core.form.form_against>` score: how close it comes to the taught form.
 Switching adapters between rows never reloads the model (:meth:`Engine.set_adapters`).
 """
 
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from desktop.core.answer import Answer, Answerer
 from desktop.core.errors import GroundedError
+from desktop.core.form import form_against
 from desktop.core.support import support
 
 #: name -> (uses retrieval, uses the adapters)
@@ -41,6 +44,7 @@ class CompareRow:
     answer: Answer | None
     support: float | None
     error: str | None = None
+    form: float | None = None  # best ROUGE-L F1 against a tuned adapter's ideal replies
 
     def to_dict(self) -> dict:
         a = self.answer
@@ -51,6 +55,7 @@ class CompareRow:
             "answer": a.text if a else None,
             "refused": a.refused if a else None,
             "support": self.support,
+            "form": self.form,
             "latency_ms": a.timings.get("total_ms") if a else None,
             "first_token_ms": a.timings.get("first_token_ms") if a else None,
             "tokens": gen.completion_tokens if gen else 0,
@@ -64,10 +69,11 @@ class CompareRow:
 def compare(answerer: Answerer, question: str,
             adapters: Sequence[tuple[str | Path, float]] = (),
             collections: Sequence[str] | None = None,
-            cancel: threading.Event | None = None,
+            cancel: threading.Event | None = None, ideals: Sequence[str] = (),
             ) -> Generator[CompareEvent, None, list[CompareRow]]:
     """Answer ``question`` in each configuration (the adapter rows only with ``adapters``),
-    streaming every row; return the rows. The engine's adapters are restored at the end."""
+    streaming every row; return the rows (with form scores when ``ideals`` are given). The
+    engine's adapters are restored at the end."""
     engine = answerer.engine
     before = [(info.path, scale) for info, scale in engine.adapters]
     reference: list[str] = []
@@ -96,7 +102,8 @@ def compare(answerer: Answerer, question: str,
                 yield CompareEvent(config, "failed", str(exc))
                 continue
             score = None if answer.refused else support(answer.text, reference)
-            rows.append(CompareRow(config, answer, score))
+            shape = None if answer.refused else form_against(answer.text, ideals)
+            rows.append(CompareRow(config, answer, score, form=shape))
             yield CompareEvent(config, "done", answer=answer)
     finally:
         engine.set_adapters(before)

@@ -36,6 +36,7 @@ class SourceRecord:
     heading: str | None = None
     chunk_id: int | None = None
     score: float = 0.0
+    excerpt: str | None = None  # the sentences the prompt carried, when not the whole text
 
     def label(self) -> str:
         """File name with page (range), as people see it."""
@@ -74,7 +75,8 @@ class Turn:
 def turn_from_answer(answer: Any, cancelled: bool = False) -> Turn:
     """A :class:`Turn` from a :class:`desktop.core.answer.Answer` (duck-typed: no import)."""
     sources = tuple(
-        SourceRecord(s.n, s.path, s.text, s.page, s.page_end, s.heading, s.chunk_id, s.score)
+        SourceRecord(s.n, s.path, s.text, s.page, s.page_end, s.heading, s.chunk_id, s.score,
+                     getattr(s, "excerpt", None))
         for s in answer.sources)
     gen = getattr(answer, "generation", None)
     return Turn(answer.question, answer.text, sources, tuple(answer.cited), bool(answer.refused),

@@ -99,12 +99,14 @@ class Engine:
 
     One generation at a time. ``n_gpu_layers=None`` offloads every layer where this llama.cpp
     build can (``llama_supports_gpu_offload()``), else none. ``seed=None``: a fresh sampling
-    seed per call (it only matters at temperature > 0).
+    seed per call (it only matters at temperature > 0). ``logits_all``: keep every
+    position's logits, for :meth:`logits`.
     """
 
     def __init__(
         self, model: str | Path | None = None, *, n_ctx: int = 4096,
         n_threads: int | None = None, n_gpu_layers: int | None = None, seed: int | None = None,
+        logits_all: bool = False,
     ) -> None:
         import llama_cpp
 
@@ -121,6 +123,7 @@ class Engine:
         self._n_ctx = min(n_ctx, self.info.context_length or n_ctx)
         self.n_threads = n_threads or physical_cores()
         self.seed = seed
+        self.logits_all = logits_all
         self._llm = None
         self._closed = False
         self._load_lock, self._busy = threading.Lock(), threading.Lock()
@@ -163,7 +166,8 @@ class Engine:
         try:  # verbose=False: llama-cpp-python also points fds 1 and 2 at /dev/null meanwhile
             llm = llama_cpp.Llama(
                 str(self.info.path), n_ctx=self._n_ctx, n_threads=self.n_threads,
-                n_threads_batch=self.n_threads, n_gpu_layers=self._gpu_layers, verbose=False)
+                n_threads_batch=self.n_threads, n_gpu_layers=self._gpu_layers,
+                logits_all=self.logits_all, verbose=False)
         except (ValueError, RuntimeError) as exc:
             why = [e.partition("error loading model: ")[2] for e in _load_errors]
             raise GroundedError(f"{self.info.path}: llama.cpp cannot load it "
@@ -267,6 +271,28 @@ class Engine:
             self._retired.append(cached[1])
         self._loras[key] = (info, handle)
         return self._loras[key]
+
+    def logits(self, tokens: Sequence[int]):
+        """The logits (a float32 array, tokens × vocabulary) the model, with the attached
+        adapters, gives after each of ``tokens`` evaluated from scratch. Needs an engine made
+        with ``logits_all=True`` (tune's self-check compares them with transformers')."""
+        import numpy as np
+
+        if not self.logits_all:
+            raise RuntimeError("logits() needs an Engine made with logits_all=True")
+        llm = self.llama
+        if len(tokens) >= self._n_ctx:
+            raise GroundedError(f"{len(tokens)} tokens do not fit the context ({self._n_ctx})")
+        if not self._busy.acquire(blocking=False):
+            raise GroundedError("the model is busy with another answer")
+        try:
+            llm.reset()
+            llm.eval(list(tokens))
+            out = np.array(llm.scores[:len(tokens)], dtype=np.float32)
+            llm.reset()
+        finally:
+            self._busy.release()
+        return out
 
     def reset(self) -> None:
         """Forget the evaluated prompt (KV cache): the next chat processes its prompt whole.

@@ -14,7 +14,7 @@ import json
 import random
 import statistics
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from desktop.core import metrics
 from desktop.core.answer import Answerer
 from desktop.core.citations import strip_citations
 from desktop.core.errors import GroundedError
+from desktop.core.form import form_against
 from desktop.core.jobs import run_job
 from desktop.core.retrieve import Passage, Retriever
 from desktop.core.store import Store
@@ -194,7 +195,8 @@ def answer_metrics(answerer: Answerer, questions: list[Question], config: str,
                    gold: dict[str, Passage] | None = None,
                    unanswerable: list[Question] | None = None,
                    reference: dict[str, list[str]] | None = None,
-                   on_answer: Callable[[], None] | None = None) -> dict[str, float]:
+                   on_answer: Callable[[], None] | None = None,
+                   ideals: Sequence[str] = ()) -> dict[str, float]:
     """Answer quality for one configuration of :data:`ANSWER_CONFIGS` (with the engine's
     adapters as they are attached).
 
@@ -203,9 +205,10 @@ def answer_metrics(answerer: Answerer, questions: list[Question], config: str,
     that contains a reference answer; cite_rate: answers with at least one valid citation;
     refusal_rate: answerable questions refused; support: the mean :func:`support` of the
     answers not refused, against ``reference`` passages; unanswerable_refusal_rate: probes
-    refused.
+    refused; form (with a tuned adapter's held-out ``ideals``): the mean best ROUGE-L F1 of
+    the answers not refused against them (:func:`desktop.core.form.form_against`).
     """
-    em, f1, ms, supports = [], [], [], []
+    em, f1, ms, supports, forms = [], [], [], [], []
     cites = supported = cited_answers = refused = 0
     for q in questions:
         answer = run_job(_ask(answerer, q, config, gold))
@@ -218,6 +221,8 @@ def answer_metrics(answerer: Answerer, questions: list[Question], config: str,
             score = support(answer.text, reference.get(q.id, []))
             if score is not None:
                 supports.append(score)
+        if ideals and not answer.refused:
+            forms.append(form_against(answer.text, ideals))
         cited = [s for s in answer.sources if s.n in answer.cited]
         cited_answers += bool(cited)
         cites += len(cited)
@@ -232,6 +237,8 @@ def answer_metrics(answerer: Answerer, questions: list[Question], config: str,
            "answer_ms_p50": _percentile(ms, 0.5)}
     if reference is not None:
         out["support"] = statistics.fmean(supports) if supports else 0.0
+    if ideals:
+        out["form"] = statistics.fmean(forms) if forms else 0.0
     if unanswerable and config != "oracle":
         refusals = 0
         for q in unanswerable:

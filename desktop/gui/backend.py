@@ -290,7 +290,8 @@ class Backend:
         retriever = self._retriever_for(collection) if retrieval else None
         if self.settings_adapters() and not self.adapters_on and not self.adapter_errors:
             self.apply_adapters()  # not warmed up yet
-        answerer = Answerer(self.engine(), retriever, k=self.settings.passages)
+        answerer = Answerer(self.engine(), retriever, k=self.settings.passages,
+                            sentences=self.settings.focus_sentences)
         return (yield from answerer.ask(question, [collection] if collection else None,
                                         retrieval=retrieval, cancel=cancel))
 
@@ -298,16 +299,35 @@ class Backend:
                 ) -> Generator[CompareEvent, None, list[CompareRow]]:
         """Answer ``question`` the four ways of :func:`desktop.core.compare.compare` (base,
         retrieval, adapter, adapter + retrieval: the last two with the attached adapters),
-        streaming each; return the rows with their support scores."""
+        streaming each; return the rows with their support scores (and form scores when a
+        tuned adapter with held-out replies is attached)."""
         from desktop.core.answer import Answerer
         from desktop.core.compare import compare
 
         retriever = self._retriever_for(collection)
         if self.settings_adapters() and not self.adapters_on and not self.adapter_errors:
             self.apply_adapters()
-        answerer = Answerer(self.engine(), retriever, k=self.settings.passages)
+        from desktop.core.adapter_store import ideal_replies
+
+        answerer = Answerer(self.engine(), retriever, k=self.settings.passages,
+                            sentences=self.settings.focus_sentences)
+        ideals = ideal_replies(path for path, _ in self.adapters_on)
         return (yield from compare(answerer, question, self.adapters_on,
-                                   [collection] if collection else None, cancel))
+                                   [collection] if collection else None, cancel, ideals=ideals))
+
+    # -- tuning (its own job) ------------------------------------------------------------
+
+    def tune(self, examples: Sequence[Any], name: str, options: Any,
+             cancel: threading.Event) -> Generator[Any, None, Any]:
+        """Tune an adapter called ``name`` for the settings' model into the data folder
+        (:meth:`desktop.core.tune.Tuner.run`); the model threads follow the settings."""
+        from dataclasses import replace
+
+        from desktop.core.tune import Tuner
+
+        options = replace(options, threads=options.threads or self.settings.n_threads or None)
+        tuner = Tuner(self.settings.model or None, self.dirs.data, options)
+        return (yield from tuner.run(examples, name, cancel))
 
     def close(self) -> None:
         """Free the model and close the database (once the lanes are idle)."""

@@ -33,6 +33,8 @@ CONFIGS = {
 }
 
 
+FORM_TIP = ("\nForm (with a tuned adapter): how closely the answer follows the taught form, "
+            "as its best ROUGE-L F1 against the adapter's held-out ideal replies.")
 SUPPORT_TIP = ("Support: the share of the answer's words found in the passages retrieved for "
                "the question (the same passages for all four columns). It measures staying "
                "close to your files, not being right.")
@@ -184,8 +186,10 @@ class CompareView(QWidget):
             if column is not None and row.answer is not None:
                 support = "support: none (nothing claimed)" if row.support is None else \
                     f"support {row.support:.2f}"
+                if getattr(row, "form", None) is not None:
+                    support += f" · form {row.form:.2f}"
                 column.measures.setText(f"{answer_measures(row.answer)}\n{support}")
-                column.measures.setToolTip(SUPPORT_TIP)
+                column.measures.setToolTip(SUPPORT_TIP + FORM_TIP)
 
     def on_event(self, event: Any) -> None:
         """Show a :class:`desktop.core.compare.CompareEvent`."""

@@ -8,6 +8,7 @@ core, on the controllers' threads. Errors land in the banner at the top, never a
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from desktop.gui.library_controller import LibraryController
 from desktop.gui.library_pane import DEFAULT_COLLECTION, LibraryPane
 from desktop.gui.settings_dialog import SettingsDialog
 from desktop.gui.source_panel import SourcePanel
+from desktop.gui.tune_dialog import TuneDialog
 from desktop.gui.workers import Job, wait_all
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class MainWindow(QMainWindow):
         self.collection = DEFAULT_COLLECTION
         self._asked_in: str | None = None
         self._passage_for: Any = None
+        self.tune_dialog: TuneDialog | None = None
 
         self.banner = ErrorBanner(self)
         self.library_pane = LibraryPane(self)
@@ -124,6 +127,7 @@ class MainWindow(QMainWindow):
         self.cancel_action = self._action(file, "&Cancel indexing", "Ctrl+.",
                                           self.cancel_indexing)
         file.addSeparator()
+        self._action(file, "&Tune an adapter…", "Ctrl+T", self.open_tune)
         self._action(file, "&Settings…", "Ctrl+,", self.open_settings)
         file.addSeparator()
         self._action(file, "&Quit", QKeySequence.StandardKey.Quit, self.close)
@@ -330,6 +334,26 @@ class MainWindow(QMainWindow):
         dialog.accepted.connect(lambda: self.apply_settings(dialog.settings()))
         dialog.open()
         return dialog
+
+    def open_tune(self, options: Any = None) -> TuneDialog:
+        """The Tune dialog (one at a time); a tuned adapter is added to the settings."""
+        dialog = self.tune_dialog
+        if dialog is None or (options is not None and dialog.options is not options):
+            dialog = TuneDialog(self.backend, self, options)
+            dialog.tuned.connect(self._on_tuned)
+            self.tune_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        return dialog
+
+    def _on_tuned(self, report: Any) -> None:
+        """Attach the new adapter (scale 1) through the settings, in place of an older file
+        of the same name."""
+        keep = [a for a in self.backend.settings.adapters if a.get("path") != report.adapter]
+        self.apply_settings(replace(self.backend.settings,
+                                    adapters=[*keep, {"path": report.adapter, "scale": 1.0}]))
+        self.statusBar().showMessage(f"Tuned “{report.name}”: added to Settings → Adapters",
+                                     8000)
 
     def apply_settings(self, settings) -> None:
         """Save ``settings``; models and adapters reload in the answer lane."""

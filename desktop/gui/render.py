@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from desktop.core.conversations import SourceRecord, Turn
+from desktop.core.focus import sentences
 from desktop.gui.theme import Colors
 
 _MARK = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -116,14 +117,17 @@ def passage_html(source: SourceRecord, before: str, after: str, colors: Colors,
         parts.append(f"<p style='color:{colors.muted}'>{html.escape(source.heading)}</p>")
     if before:
         parts.append(f"<p style='color:{colors.muted}'>{esc(before)}</p>")
+    passage = esc(source.text)
+    for sentence in sentences(source.excerpt or ""):  # what the model read, in bold
+        passage = passage.replace(esc(sentence), f"<b>{esc(sentence)}</b>", 1)
     parts.append(f"<p><a name='passage'></a><span style='background-color:{colors.mark}'>"
-                 f"{esc(source.text)}</span></p>")
+                 f"{passage}</span></p>")
     if after:
         parts.append(f"<p style='color:{colors.muted}'>{esc(after)}</p>")
     if not indexed:
         parts.append(f"<p style='color:{colors.muted}; font-size:small'><i>This file changed "
-                     "or left the index since the answer: this is the passage as the model "
-                     "saw it.</i></p>")
+                     "or left the index since the answer: this is the passage as it was "
+                     "then.</i></p>")
     return "".join(parts)
 
 

@@ -1,10 +1,13 @@
 """Regenerate the README's screenshots of the window's main states, from real runs.
 
     QT_QPA_PLATFORM=offscreen python -m desktop.gui.screenshots [--out resources/screenshots]
+    QT_QPA_PLATFORM=offscreen python -m desktop.gui.screenshots --only tune
 
 Everything happens in a throwaway GROUNDED_HOME: the bundled sample documents are indexed
 (and, for the "indexing" picture, a slice of ../shared/eval when it is there), a question is
 asked of the bundled model, a citation opened, the compare view run, the settings shown.
+``--only tune`` makes just ``tune.png``: the Tune dialog after a real run on
+``resources/tune/memo-style.jsonl`` (about 3 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -41,10 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "resources" / "screenshots")
     parser.add_argument("--eval", type=Path, default=REPO.parent / "shared" / "eval")
+    parser.add_argument("--only", choices=["tune"], help="Make only this screenshot.")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="grounded-shots-"))
     os.environ["GROUNDED_HOME"] = str(work / "home")
     try:
+        if args.only == "tune":
+            return _shoot_tune(args.out)
         return _shoot(args.out, args.eval, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -134,6 +140,37 @@ def _shoot(out: Path, eval_dir: Path, work: Path) -> int:
     window.close()
     print(f"screenshots in {out}: " + ", ".join(sorted(p.name for p in out.glob("*.png"))))
     return 0
+
+
+def _shoot_tune(out: Path) -> int:
+    """The Tune dialog at the end of a real run on the bundled memo-style examples."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from desktop import offline
+    from desktop.config import Settings
+    from desktop.gui import theme
+    from desktop.gui.backend import Backend
+    from desktop.gui.bench import wait_until
+    from desktop.gui.main_window import MainWindow
+
+    offline.enforce()
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(["grounded"])
+    theme.apply(app, Qt.ColorScheme.Light)
+    window = MainWindow(Backend(Settings(n_ctx=2048)))
+    window.show()
+    window.start()
+    wait_until(app, lambda: window.library.summary is not None)
+    dialog = window.open_tune()
+    dialog.load_file(REPO / "resources" / "tune" / "memo-style.jsonl")
+    dialog.start()
+    wait_until(app, lambda: dialog.job is not None and dialog.job.ended, timeout_s=1800)
+    dialog.results.verticalScrollBar().setValue(0)
+    _save(dialog, out / "tune.png")
+    dialog.close()
+    window.close()
+    return 0 if dialog.report is not None and not dialog.report.cancelled else 1
 
 
 if __name__ == "__main__":

@@ -114,6 +114,13 @@ class SettingsDialog(QDialog):
         self.passages = QSpinBox(self)
         self.passages.setRange(1, 50)
         self.passages.setValue(settings.passages)
+        self.sentences = QSpinBox(self)
+        self.sentences.setRange(0, 50)
+        self.sentences.setSpecialValueText("Whole passages")
+        self.sentences.setToolTip("The sentences of the passages that share the most rare words "
+                                  "with the question; a small model answers better from a few. "
+                                  "A large model can read whole passages.")
+        self.sentences.setValue(settings.focus_sentences)
         self.data_dir = QLineEdit(settings.data_dir, self)
         self.data_dir.setPlaceholderText(str(default_dirs().data))
         form = QFormLayout()
@@ -123,6 +130,7 @@ class SettingsDialog(QDialog):
         form.addRow("Threads", self.threads)
         form.addRow("Context size", self.n_ctx)
         form.addRow("Passages per answer", self.passages)
+        form.addRow("Sentences the model reads", self.sentences)
         form.addRow("Data folder", _path_row(self.data_dir, self._browse_data))
         note = QLabel("A new data folder holds its own index: folders indexed before stay in "
                       "the old one.", self)
@@ -157,6 +165,7 @@ class SettingsDialog(QDialog):
             n_threads=self.threads.value(),
             n_ctx=self.n_ctx.value(),
             passages=self.passages.value(),
+            focus_sentences=self.sentences.value(),
             data_dir=self.data_dir.text().strip(),
         )
 

@@ -1,0 +1,535 @@
+"""Tune: prompt → ideal-reply examples become a LoRA adapter for the model, on this machine.
+
+:meth:`Tuner.run` is one generator of :class:`TuneProgress` records that returns a
+:class:`TuneReport`, cancelled with a :class:`threading.Event` between steps, like indexing:
+the CLI drives it under a progress line (Ctrl-C sets the token), the window in a worker.
+
+1. **load** the GGUF in transformers (float32) and its tokenizer (:mod:`tune_train`);
+2. **encode** each example through the chat template, the loss on the reply only; hold out a
+   seeded share (never trained on) for the check at the end;
+3. **estimate** time (one timed forward + backward pass on real examples gives tokens/s) and
+   peak memory (tokens per batch × :func:`tune_train.bytes_per_token`), lowering the tokens per
+   batch when the estimate exceeds the memory available;
+4. **train** a peft LoRA (AdamW, learning rate decaying linearly to a tenth), progress per step;
+5. **export** a GGUF LoRA to a hidden file in ``<data>/adapters`` (:mod:`tune_export`);
+6. **self-check**: logits of transformers + LoRA against llama.cpp + the file on the same
+   tokens (:func:`tune_export.judge`); a failing adapter is refused and deleted;
+7. **compare** base and tuned answers (llama.cpp, greedy) to the held-out prompts, with their
+   :func:`form <desktop.core.form.form>` scores against the ideal replies;
+8. **keep**: ``<name>.gguf`` and ``<name>.json`` move into place (``os.replace``). A cancel or
+   an error at any step leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import resource
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktop.core import adapter_store, tune_export, tune_train
+from desktop.core.answer import SYSTEM_BARE
+from desktop.core.errors import GroundedError
+from desktop.core.form import form
+from desktop.core.modelfile import available_memory, bundled_model_path, check_model_file
+from desktop.core.tune_examples import Example
+
+log = logging.getLogger(__name__)
+
+#: Assumed llama.cpp generation speed for the estimate of the comparison (tokens/s).
+GENERATION_TOKENS_PER_S = 60.0
+#: Share of the available memory the estimate may use before the batch is made smaller.
+MEMORY_SHARE = 0.85
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """How to tune. ``system`` None: the system prompt ``ask`` uses without retrieval (so the
+    adapter learns the form where it will be used); ``held_out`` None: an eighth of the
+    examples, 2 to 16."""
+
+    epochs: int = 3
+    learning_rate: float = 1e-3
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.05
+    batch_tokens: int = 1024  # the cap on padded tokens per batch (memory grows with it)
+    batch_examples: int = 4
+    held_out: int | None = None
+    system: str | None = None
+    seed: int = 0
+    max_new_tokens: int = 128  # per answer in the comparison
+    check_tokens: int = 256  # tokens the self-check compares logits on
+    threads: int | None = None
+    force: bool = False  # replace an adapter of the same name
+    permute: bool = True  # llama.cpp's q/k row permutation (False only to test the trap)
+
+    @property
+    def system_prompt(self) -> str:
+        return SYSTEM_BARE if self.system is None else self.system
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What the run will take, printed before training starts."""
+
+    examples: int
+    trained: int
+    held_out: int
+    epochs: int
+    steps: int
+    train_tokens: int  # tokens processed in training, padding included, all epochs
+    tokens_per_s: float  # measured on a forward + backward pass before training
+    train_s: float
+    after_s: float  # export, self-check and comparison
+    peak_bytes: int
+    available_bytes: int | None
+    batch_tokens: int  # the cap in use
+    requested_batch_tokens: int  # the cap asked for (larger when memory lowered it)
+    device: str
+    threads: int = 1  # torch's (and llama.cpp's) threads, the faster of those measured
+    threads_measured: dict[int, float] = field(default_factory=dict)  # threads → tokens/s
+
+    @property
+    def total_s(self) -> float:
+        return self.train_s + self.after_s
+
+
+@dataclass(frozen=True)
+class HeldOutAnswer:
+    """A held-out prompt answered by the base and the tuned model, with form scores."""
+
+    prompt: str
+    ideal: str
+    base: str
+    tuned: str
+    form_base: float
+    form_tuned: float
+
+
+@dataclass(frozen=True)
+class TuneProgress:
+    """A snapshot of a tune run. ``phase``: loading, estimate, training, exporting, checking,
+    comparing, done."""
+
+    phase: str
+    message: str = ""
+    elapsed_s: float = 0.0
+    step: int = 0
+    steps: int = 0
+    epoch: int = 0
+    loss: float | None = None
+    tokens_per_s: float = 0.0
+    eta_s: float | None = None
+    estimate: Estimate | None = None
+    answer: HeldOutAnswer | None = None
+
+
+@dataclass
+class TuneReport:
+    """What a tune run made (nothing when cancelled)."""
+
+    name: str
+    model: str
+    adapter: str | None = None
+    metadata: str | None = None
+    examples: int = 0
+    trained: int = 0
+    epochs: int = 0
+    steps: int = 0
+    losses: list[float] = field(default_factory=list)
+    train_tokens: int = 0
+    tokens_per_s: float = 0.0
+    load_s: float = 0.0
+    train_s: float = 0.0
+    seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    train_peak_rss_bytes: int = 0  # the peak when training ended
+    estimate: Estimate | None = None
+    check: tune_export.SelfCheck | None = None
+    held_out: list[HeldOutAnswer] = field(default_factory=list)
+    form_base: float | None = None
+    form_tuned: float | None = None
+    cancelled: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.estimate is not None:
+            data["estimate"]["total_s"] = self.estimate.total_s
+        return data
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory so far, bytes."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def current_rss() -> int:
+    """This process's resident memory now, bytes (the peak where /proc is missing)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return peak_rss()
+
+
+def default_held_out(n: int) -> int:
+    """Examples held out of ``n``: an eighth, at least 2, at most 16."""
+    return max(2, min(16, round(n / 8)))
+
+
+class Tuner:
+    """Tunes LoRA adapters for one GGUF model (``None``: the bundled one) into ``data``'s
+    adapters folder. The transformers model is loaded on the first run and kept."""
+
+    def __init__(self, model: str | Path | None, data: Path,
+                 options: TuneOptions | None = None) -> None:
+        self.info = check_model_file(model or bundled_model_path(), check_memory=False)
+        self.data = Path(data)
+        self.options = options or TuneOptions()
+        self.model: Any = None  # the peft-wrapped model after a run (tests export from it)
+        self.tokenizer: Any = None
+        self._base: Any = None
+        self.device = "cpu"
+        self.threads = self.options.threads or 1
+
+    def target(self, name: str) -> Path:
+        return adapter_store.adapters_dir(self.data) / f"{name}.gguf"
+
+    def run(self, examples: Sequence[Example], name: str,
+            cancel: threading.Event | None = None
+            ) -> Generator[TuneProgress, None, TuneReport]:
+        """Tune an adapter called ``name`` on ``examples``; see the module's steps."""
+        opts, cancel = self.options, cancel or threading.Event()
+        adapter_store.check_name(name)
+        target = self.target(name)
+        if target.exists() and not opts.force:
+            raise GroundedError(f"an adapter named {name!r} exists ({target}); choose another "
+                                "name or replace it with --force")
+        held = opts.held_out if opts.held_out is not None else default_held_out(len(examples))
+        if len(examples) - held < 1 or held < 1:
+            raise GroundedError(f"{len(examples)} examples leave none to train on or to hold "
+                                f"out ({held} held out)")
+        t0 = time.perf_counter()
+        report = TuneReport(name=name, model=str(self.info.path), examples=len(examples),
+                            epochs=opts.epochs)
+        import torch
+
+        threads_before = torch.get_num_threads()
+        candidate = target.with_name(f".{name}.{os.getpid()}.candidate.gguf")
+        try:
+            yield TuneProgress("loading", f"loading {self.info.path.name} into transformers",
+                               time.perf_counter() - t0)
+            self._load()
+            report.load_s = time.perf_counter() - t0
+            if cancel.is_set():
+                return self._cancelled(report, t0)
+            encoded = tune_train.encode(self.tokenizer, examples, opts.system_prompt)
+            too_long = [e for e in encoded if len(e) > opts.batch_tokens]
+            if too_long:
+                e = too_long[0]
+                raise GroundedError(
+                    f"the example on line {e.example.line} has {len(e):,} tokens; the cap per "
+                    f"batch is {opts.batch_tokens:,}: shorten it or raise the cap")
+            order = list(range(len(encoded)))
+            random.Random(opts.seed).shuffle(order)
+            held_out = [encoded[i] for i in sorted(order[:held])]
+            train = [encoded[i] for i in sorted(order[held:])]
+            report.trained = len(train)
+            self.model = tune_train.with_lora(self._base, opts.rank, opts.alpha, opts.dropout,
+                                              opts.seed)
+            estimate, batches = self._estimate(train, held_out, len(examples))
+            report.estimate = estimate
+            yield TuneProgress("estimate", "", time.perf_counter() - t0, steps=len(batches),
+                               estimate=estimate)
+            if cancel.is_set():
+                return self._cancelled(report, t0)
+            yield from self._train(train, batches, estimate, report, cancel, t0)
+            report.train_peak_rss_bytes = peak_rss()
+            if cancel.is_set():
+                return self._cancelled(report, t0)
+
+            yield TuneProgress("exporting", "writing the GGUF adapter", time.perf_counter() - t0)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.export(candidate, name, permute=opts.permute)
+            yield TuneProgress("checking", "comparing llama.cpp with transformers",
+                               time.perf_counter() - t0)
+            report.check = self._self_check(candidate, held_out or train)
+            if not report.check.passed:
+                raise GroundedError(f"the exported adapter does not match the tuned model, so "
+                                    f"it was not kept: {report.check.reason}")
+            if cancel.is_set():
+                return self._cancelled(report, t0)
+            for answer in self._compare(candidate, held_out, cancel):
+                report.held_out.append(answer)
+                yield TuneProgress("comparing", answer.prompt, time.perf_counter() - t0,
+                                   answer=answer)
+            if cancel.is_set():
+                return self._cancelled(report, t0)
+            if report.held_out:
+                report.form_base = statistics.fmean(a.form_base for a in report.held_out)
+                report.form_tuned = statistics.fmean(a.form_tuned for a in report.held_out)
+            report.seconds = time.perf_counter() - t0
+            report.peak_rss_bytes = peak_rss()
+            self._keep(candidate, target, report, held_out)
+            yield TuneProgress("done", str(target), report.seconds)
+            return report
+        finally:
+            candidate.unlink(missing_ok=True)
+            torch.set_num_threads(threads_before)
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        import torch
+
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        if self._base is None:
+            self._base, self.tokenizer = tune_train.load(self.info.path, self.device)
+        elif self.model is not None:
+            self._base = self.model.unload()  # the previous run's LoRA layers out
+        self.model = None
+
+    def _estimate(self, train: list[tune_train.Encoded], held_out: list[tune_train.Encoded],
+                  n_examples: int) -> tuple[Estimate, list[list[int]]]:
+        """Time from a timed forward + backward pass on the first batch; memory from the
+        largest batch; the cap lowered when that would not fit."""
+        opts = self.options
+        lengths = [len(e) for e in train]
+        per_token = tune_train.bytes_per_token(self._base.config)
+        resident = current_rss()
+        available = self._available()
+        cap = opts.batch_tokens
+        if available is not None:
+            fits = int((available * MEMORY_SHARE - resident) // per_token)
+            if fits < cap:
+                if fits < max(lengths):
+                    raise GroundedError(
+                        f"not enough memory to train: {available / 1e9:.1f} GB available, an "
+                        f"example of {max(lengths):,} tokens needs about "
+                        f"{(resident + per_token * max(lengths)) / 1e9:.1f} GB")
+                log.info("tokens per batch lowered from %d to %d to fit memory", cap, fits)
+                cap = fits
+        batches = tune_train.plan_batches(lengths, cap, opts.batch_examples, opts.epochs,
+                                          opts.seed)
+        biggest = max(tune_train.padded_tokens(b, lengths) for b in batches)
+        tokens = sum(tune_train.padded_tokens(b, lengths) for b in batches)
+        measured = self._measure_speed([train[i] for i in batches[0]])
+        self.threads = max(measured, key=measured.get)
+        speed = measured[self.threads]
+        held_tokens = opts.max_new_tokens * 2 * len(held_out)
+        # The check: three forward passes (about twice training's tokens/s: no backward) and
+        # ~8 s of llama.cpp loading and evaluating; then every held-out answer twice.
+        check_s = 3 * opts.check_tokens / speed * 0.5 + 8.0
+        after_s = check_s + held_tokens / GENERATION_TOKENS_PER_S
+        peak = max(peak_rss(), resident + per_token * biggest)
+        return Estimate(
+            examples=n_examples, trained=len(train), held_out=len(held_out), epochs=opts.epochs,
+            steps=len(batches), train_tokens=tokens, tokens_per_s=speed, train_s=tokens / speed,
+            after_s=after_s, peak_bytes=peak, available_bytes=available, batch_tokens=cap,
+            requested_batch_tokens=opts.batch_tokens, device=self.device, threads=self.threads,
+            threads_measured=measured), batches
+
+    def _available(self) -> int | None:
+        if self.device == "cuda":
+            import torch
+
+            return int(torch.cuda.mem_get_info()[0])
+        return available_memory()
+
+    def _measure_speed(self, sample: list[tune_train.Encoded]) -> dict[int, float]:
+        """Tokens/s of a forward + backward pass on ``sample`` (the first batch), after an
+        untimed pass on one example, per thread count: the threads asked for, or the physical
+        cores and 1. On a busy 2-core machine torch's two spinning threads ran at 8–14
+        tokens/s where one ran at 107: the faster count is used. The gradients are dropped
+        (no step is taken)."""
+        import torch
+
+        from desktop.core.engine import physical_cores
+
+        self.model.train()
+        pad = self.tokenizer.pad_token_id or 0
+        counts = [self.options.threads] if self.options.threads else sorted(
+            {physical_cores(), 1}, reverse=True)
+        speeds = {}
+        for n in counts:
+            torch.set_num_threads(n)
+            ids, mask, labels = tune_train.collate(sample[:1], pad, self.device)
+            self.model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
+            ids, mask, labels = tune_train.collate(sample, pad, self.device)
+            t0 = time.perf_counter()
+            self.model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
+            speeds[n] = ids.numel() / max(time.perf_counter() - t0, 1e-6)
+        self.model.zero_grad(set_to_none=True)
+        torch.set_num_threads(max(speeds, key=speeds.get))
+        return speeds
+
+    def _train(self, train: list[tune_train.Encoded], batches: list[list[int]],
+               estimate: Estimate, report: TuneReport, cancel: threading.Event, t0: float
+               ) -> Generator[TuneProgress, None, None]:
+        import torch
+
+        opts, model = self.options, self.model
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=opts.learning_rate, weight_decay=0.0)
+        pad = self.tokenizer.pad_token_id or 0
+        lengths = [len(e) for e in train]
+        per_epoch = max(1, len(batches) // max(1, opts.epochs))
+        done_tokens, start = 0, time.perf_counter()
+        model.train()
+        for step, batch in enumerate(batches, start=1):
+            if cancel.is_set():
+                return
+            for group in optimizer.param_groups:
+                group["lr"] = opts.learning_rate * (1 - 0.9 * (step - 1) / max(1, len(batches)))
+            ids, mask, labels = tune_train.collate([train[i] for i in batch], pad, self.device)
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise GroundedError(f"training diverged at step {step} (loss {value}); try a "
+                                    "lower learning rate")
+            report.losses.append(value)
+            done_tokens += tune_train.padded_tokens(batch, lengths)
+            seconds = time.perf_counter() - start
+            speed = done_tokens / seconds if seconds > 0 else 0.0
+            eta = ((estimate.train_tokens - done_tokens) / speed + estimate.after_s
+                   if speed else None)
+            report.steps, report.train_tokens = step, done_tokens
+            report.tokens_per_s, report.train_s = speed, seconds
+            yield TuneProgress("training", "", time.perf_counter() - t0, step=step,
+                               steps=len(batches), epoch=min(opts.epochs,
+                                                             (step - 1) // per_epoch + 1),
+                               loss=value, tokens_per_s=speed, eta_s=eta)
+        model.eval()
+
+    def export(self, path: Path, name: str, *, permute: bool = True,
+               only: Sequence[str] | None = None, alpha: float | None = None) -> Path:
+        """Write the last run's LoRA to ``path`` (tests write wrong ones on purpose: no q/k
+        permutation, another alpha, only some projections)."""
+        if self.model is None:
+            raise RuntimeError("nothing trained yet")
+        cfg = self._base.config
+        n_head = int(cfg.num_attention_heads)
+        n_head_kv = int(getattr(cfg, "num_key_value_heads", None) or n_head)
+        tensors = tune_export.lora_tensors(self.model, self.info.architecture, n_head, n_head_kv,
+                                           int(cfg.num_hidden_layers), permute=permute, only=only)
+        return tune_export.write_gguf_lora(
+            path, self.info.architecture, tensors,
+            alpha=self.options.alpha if alpha is None else alpha, name=name)
+
+    def self_check(self, adapter: Path, encoded: Sequence[tune_train.Encoded],
+                   qk_adapter: Path | None = None) -> tune_export.SelfCheck:
+        """Logits of transformers + LoRA against llama.cpp + ``adapter`` (see :meth:`run`);
+        ``qk_adapter``: the q/k pairs alone (written from the LoRA when None)."""
+        return self._self_check(adapter, encoded, qk_adapter)
+
+    def _self_check(self, adapter: Path, encoded: Sequence[tune_train.Encoded],
+                    qk_adapter: Path | None = None) -> tune_export.SelfCheck:
+        from desktop.core.engine import Engine
+
+        ids: list[int] = []
+        for e in encoded:
+            ids += e.ids
+            if len(ids) >= self.options.check_tokens:
+                break
+        ids = ids[:self.options.check_tokens]
+        model, qk = self.model, tune_export.QK
+        model.eval()
+        hf_tuned = tune_train.logits(model, ids, self.device)
+        with model.disable_adapter():
+            hf_base = tune_train.logits(model, ids, self.device)
+        with tune_train.only_lora(model, qk):
+            hf_qk = tune_train.logits(model, ids, self.device)
+        own_qk = qk_adapter is None
+        if own_qk:
+            qk_adapter = adapter.with_name(adapter.stem + ".qk.gguf")
+            self.export(qk_adapter, "qk", only=qk, permute=self.options.permute)
+        try:
+            with Engine(self.info.path, n_ctx=len(ids) + 8, n_threads=self.threads,
+                        logits_all=True) as engine:
+                ll_base = engine.logits(ids)
+                engine.set_adapters([(adapter, 1.0)])
+                ll_tuned = engine.logits(ids)
+                engine.set_adapters([(qk_adapter, 1.0)])
+                ll_qk = engine.logits(ids)
+        finally:
+            if own_qk:
+                qk_adapter.unlink(missing_ok=True)
+        return tune_export.judge(hf_base, hf_tuned, hf_qk, ll_base, ll_tuned, ll_qk)
+
+    def _compare(self, adapter: Path, held_out: Sequence[tune_train.Encoded],
+                 cancel: threading.Event) -> Generator[HeldOutAnswer, None, None]:
+        """Base and tuned answers (llama.cpp, greedy) to each held-out prompt."""
+        from desktop.core.engine import Engine
+
+        if not held_out:
+            return
+        longest = max(len(e.prompt) for e in held_out)
+        n_ctx = longest + self.options.max_new_tokens + 16
+        with Engine(self.info.path, n_ctx=n_ctx, n_threads=self.threads) as engine:
+            for e in held_out:
+                if cancel.is_set():
+                    return
+                replies = []
+                for adapters in ([], [(adapter, 1.0)]):
+                    engine.set_adapters(adapters)
+                    msgs = tune_train.messages(e.example.prompt, self.options.system_prompt)
+                    replies.append(_reply(engine, msgs, self.options.max_new_tokens, cancel))
+                base, tuned = replies
+                yield HeldOutAnswer(e.example.prompt, e.example.reply, base, tuned,
+                                    form(base, e.example.reply), form(tuned, e.example.reply))
+
+    def _keep(self, candidate: Path, target: Path, report: TuneReport,
+              held_out: Sequence[tune_train.Encoded]) -> None:
+        """Move the adapter into place and write its metadata beside it."""
+        opts = self.options
+        meta = {
+            "name": report.name, "base_model": str(self.info.path),
+            "base_model_name": self.info.path.name, "architecture": self.info.architecture,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": report.seconds,
+            "examples": report.examples, "trained": report.trained,
+            "options": {k: v for k, v in asdict(opts).items() if k not in ("force", "permute")}
+            | {"system": opts.system_prompt},
+            "steps": report.steps, "final_loss": report.losses[-1] if report.losses else None,
+            "train_tokens": report.train_tokens, "tokens_per_s": report.tokens_per_s,
+            "peak_rss_bytes": report.peak_rss_bytes,
+            "self_check": report.check.to_dict() if report.check else None,
+            "form_base": report.form_base, "form_tuned": report.form_tuned,
+            "held_out": [{"prompt": a.prompt, "reply": a.ideal, "base": a.base,
+                          "tuned": a.tuned, "form_base": a.form_base,
+                          "form_tuned": a.form_tuned} for a in report.held_out]
+            or [{"prompt": e.example.prompt, "reply": e.example.reply} for e in held_out],
+        }
+        meta_path = adapter_store.meta_path(target)
+        os.replace(candidate, target)
+        adapter_store.write_json(meta_path, meta)
+        report.adapter, report.metadata = str(target), str(meta_path)
+
+    def _cancelled(self, report: TuneReport, t0: float) -> TuneReport:
+        report.cancelled = True
+        report.seconds = time.perf_counter() - t0
+        report.peak_rss_bytes = peak_rss()
+        return report
+
+
+def _reply(engine: Any, msgs: list[dict[str, str]], max_tokens: int,
+           cancel: threading.Event) -> str:
+    stream = engine.chat(msgs, max_tokens=max_tokens, cancel=cancel)
+    while True:
+        try:
+            next(stream)
+        except StopIteration as stop:
+            return stop.value.text.strip()

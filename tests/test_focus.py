@@ -1,0 +1,49 @@
+"""Focus: the sentences of the passages that share the question's rarest words."""
+
+from __future__ import annotations
+
+from desktop.core.focus import focus, sentences
+
+LEASE = ("This lease starts on 1 May. The tenant pays rent monthly. Either party may end the "
+         "lease with ninety days' written notice. Pets are allowed.")
+GARDEN = "Tomatoes need sun.\nWater them at dawn. Notice the leaves turning yellow in autumn."
+
+
+def test_sentences_split_at_stops_and_line_breaks_in_any_script():
+    assert sentences(GARDEN) == ["Tomatoes need sun.", "Water them at dawn.",
+                                 "Notice the leaves turning yellow in autumn."]
+    assert sentences("東京は首都です。大阪は都市です。") == ["東京は首都です。", "大阪は都市です。"]
+    assert sentences("  \n\n ") == []
+
+
+def test_the_rarest_shared_words_win_and_passages_keep_their_rank():
+    kept = focus("What notice must be given to end the lease?", [GARDEN, LEASE], keep=2)
+    # Three sentences share a word; the one with "end" (rare), "lease" and "notice" ranks first,
+    # then "lease" and "notice" tie (two sentences each) and the better-ranked passage wins.
+    assert [e.passage for e in kept] == [0, 1]
+    assert kept[0].text == "Notice the leaves turning yellow in autumn."
+    assert kept[1].text == "Either party may end the lease with ninety days' written notice."
+
+
+def test_excerpts_are_grouped_by_passage_in_rank_order():
+    kept = focus("When should tomatoes be watered, and may pets stay?", [LEASE, GARDEN], keep=3)
+    assert [e.passage for e in kept] == [0, 1]
+    assert kept[0].text == "Pets are allowed."  # only two sentences share a word: no filler
+    assert kept[1].text == "Tomatoes need sun."
+
+
+def test_with_no_shared_word_the_best_passage_speaks_first():
+    kept = focus("Qu'en pensez-vous ?", [LEASE, GARDEN], keep=2)
+    assert [(e.passage, e.text) for e in kept] == [
+        (0, "This lease starts on 1 May. The tenant pays rent monthly.")]
+
+
+def test_keep_zero_keeps_every_passage_whole():
+    assert [(e.passage, e.text) for e in focus("anything", [LEASE, GARDEN], 0)] == [
+        (0, LEASE), (1, GARDEN)]
+
+
+def test_chinese_questions_match_by_bigrams():
+    zh = "北京是中国的首都。上海是最大的城市。"
+    kept = focus("中国的首都是哪里？", [zh], keep=1)
+    assert kept[0].text == "北京是中国的首都。"

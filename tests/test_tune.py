@@ -1,0 +1,408 @@
+"""Tune: real tuning runs on the bundled model (transformers + peft), the exported adapter in
+llama.cpp, the self-check catching both export traps, cancel and bad input leaving nothing
+behind, adapters by name in the CLI, and the form score.
+
+One small run is shared by the module (`tuned`): 10 examples (2 held out), 2 epochs of
+batches of 4, a high learning rate so that a few steps change the answers.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import gguf
+import numpy as np
+import pytest
+
+from desktop.core import adapter_store, tune_train
+from desktop.core.adapters import check_adapter
+from desktop.core.engine import Engine, bundled_model_path
+from desktop.core.errors import AdapterError, GroundedError
+from desktop.core.form import form, form_against, tokens
+from desktop.core.tune import TuneOptions, Tuner, default_held_out
+from desktop.core.tune_examples import MIN_EXAMPLES, parse_examples, read_examples
+from desktop.core.tune_export import judge, permute_rows
+
+REPO = Path(__file__).resolve().parents[1]
+MEMO = REPO / "resources" / "tune" / "memo-style.jsonl"
+TINY = TuneOptions(epochs=2, learning_rate=3e-3, held_out=2, max_new_tokens=48,
+                   check_tokens=160)
+
+
+def drive(gen, on_progress=None):
+    """Run a tune generator to its report (``on_progress`` sees every record)."""
+    while True:
+        try:
+            record = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if on_progress is not None:
+            on_progress(record)
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return read_examples(MEMO)[:10]
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory, examples):
+    """One real tuning run, then the adapter exported wrongly on purpose (before any other
+    run replaces the trained LoRA): without the q/k permutation, with alpha = rank."""
+    data = tmp_path_factory.mktemp("data")
+    tuner = Tuner(None, data, TINY)
+    records = []
+    report = drive(tuner.run(examples, "memo-tiny"), records.append)
+    wrong = tmp_path_factory.mktemp("wrong")
+    held = tune_train.encode(tuner.tokenizer, examples[:2], TINY.system_prompt)
+    paths = {
+        "right": tuner.export(wrong / "right.gguf", "right"),
+        "right_qk": tuner.export(wrong / "right-qk.gguf", "qk", only=("q_proj", "k_proj")),
+        "no_perm": tuner.export(wrong / "no-perm.gguf", "np", permute=False),
+        "no_perm_qk": tuner.export(wrong / "no-perm-qk.gguf", "npqk", permute=False,
+                                   only=("q_proj", "k_proj")),
+        "alpha": tuner.export(wrong / "alpha.gguf", "alpha", alpha=float(TINY.rank)),
+    }
+    checks = {
+        "right": tuner.self_check(paths["right"], held, paths["right_qk"]),
+        "no_perm": tuner.self_check(paths["no_perm"], held, paths["no_perm_qk"]),
+        "alpha": tuner.self_check(paths["alpha"], held, paths["right_qk"]),
+    }
+    return {"tuner": tuner, "report": report, "records": records, "data": data,
+            "paths": paths, "checks": checks}
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+def test_a_tiny_run_makes_an_adapter_that_llama_cpp_loads_and_that_passes_the_self_check(
+        tuned):
+    report, data = tuned["report"], tuned["data"]
+    assert not report.cancelled
+    adapter = Path(report.adapter)
+    assert adapter == data / "adapters" / "memo-tiny.gguf" and adapter.is_file()
+    assert sorted(p.name for p in adapter.parent.iterdir()) == ["memo-tiny.gguf",
+                                                               "memo-tiny.json"]
+    info = check_adapter(adapter, bundled_model_path())
+    assert info.alpha == 16.0 and info.ranks == (8,) and len(info.targets) == 30 * 7
+    c = report.check
+    assert c.passed and c.logit_correlation >= 0.99, c
+    assert c.change_correlation > 0.9 and 0.8 < c.change_scale < 1.25, c
+    with Engine(n_ctx=512, n_threads=1) as engine:
+        engine.set_adapters([(adapter, 1.0)])  # llama.cpp loads it
+        assert [i.path for i, _ in engine.adapters] == [adapter.absolute()]
+    # Progress: loading, the estimate, a record per step, export, check, each comparison.
+    phases = [r.phase for r in tuned["records"]]
+    assert phases[:2] == ["loading", "estimate"] and phases[-1] == "done"
+    steps = [r for r in tuned["records"] if r.phase == "training"]
+    assert [r.step for r in steps] == list(range(1, report.steps + 1)) and report.steps >= 4
+    assert all(r.loss > 0 and r.eta_s is not None for r in steps)
+    assert report.losses[-1] < report.losses[0]
+    e = report.estimate
+    assert e.steps == report.steps and e.trained == 8 and e.held_out == 2
+    assert e.train_tokens == report.train_tokens and e.tokens_per_s > 0 and e.peak_bytes > 0
+
+
+def test_the_tuned_adapter_changes_the_answers_to_the_held_out_prompts(tuned, examples):
+    report = tuned["report"]
+    assert len(report.held_out) == 2
+    trained_prompts = {e.prompt for e in examples} - {a.prompt for a in report.held_out}
+    assert len(trained_prompts) == 8
+    assert all(a.base != a.tuned for a in report.held_out)
+    assert report.form_tuned > report.form_base
+    # The metadata beside the adapter, for compare and eval.
+    meta = adapter_store.read_meta(report.adapter)
+    assert meta.base_model == str(bundled_model_path())
+    assert meta.ideal_replies == [a.ideal for a in report.held_out]
+    assert meta.raw["form_tuned"] == pytest.approx(report.form_tuned)
+    assert meta.raw["self_check"]["passed"] is True and meta.raw["examples"] == 10
+
+
+def test_training_renders_prompts_exactly_as_the_engine_does(tuned, examples):
+    tokenizer = tuned["tuner"].tokenizer
+    with Engine(n_ctx=512, n_threads=1) as engine:
+        for ex in examples[:3]:
+            messages = tune_train.messages(ex.prompt, TINY.system_prompt)
+            assert tune_train.render(tokenizer, ex.prompt, TINY.system_prompt) == \
+                engine.format_prompt(messages)
+
+
+# -- the two export traps ---------------------------------------------------------------
+
+
+def test_the_right_export_passes_and_matches_the_run(tuned):
+    right = tuned["checks"]["right"]
+    assert right.passed, right
+    assert right.qk_change_correlation > 0.7 and right.qk_change_rms > right.noise_rms
+
+
+def test_an_export_without_the_qk_permutation_fails_the_self_check(tuned):
+    right, wrong = tuned["checks"]["right"], tuned["checks"]["no_perm"]
+    assert not wrong.passed and "q/k" in wrong.reason
+    assert wrong.qk_change_correlation < 0.5 < right.qk_change_correlation
+
+
+def test_an_export_with_the_wrong_alpha_fails_the_self_check(tuned):
+    right, wrong = tuned["checks"]["right"], tuned["checks"]["alpha"]
+    assert not wrong.passed and "alpha" in wrong.reason
+    assert wrong.change_scale < 0.75 < right.change_scale
+    reader = gguf.GGUFReader(tuned["paths"]["alpha"])
+    assert float(reader.fields["adapter.lora.alpha"].contents()) == 8.0
+
+
+def test_permute_rows_is_what_transformers_undoes():
+    from transformers.modeling_gguf_pytorch_utils import LlamaTensorProcessor
+
+    undo = LlamaTensorProcessor(config={})._reverse_permute_weights
+    for rows, n_head, n_kv in ((576, 9, 9), (192, 9, 3)):  # SmolLM2's q and k
+        w = np.arange(rows * 8, dtype=np.float32).reshape(rows, 8)
+        assert np.array_equal(undo(permute_rows(w, n_kv), n_head, n_kv), w)
+        assert not np.array_equal(permute_rows(w, n_kv), w)
+
+
+def test_judge_refuses_logits_that_do_not_follow_the_tuned_model():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(20, 300)).astype(np.float32)
+    change = rng.normal(size=base.shape).astype(np.float32)
+    qk = 0.5 * rng.normal(size=base.shape).astype(np.float32)
+    ok = judge(base, base + change, base + qk, base, base + change, base + qk)
+    assert ok.passed and ok.logit_correlation > 0.999
+    noise = judge(base, base + change, base + qk, base, base + rng.normal(size=base.shape),
+                  base + qk)
+    assert not noise.passed and "correlates" in noise.reason
+
+
+# -- cancel, errors: nothing half-written ------------------------------------------------
+
+
+def test_cancel_during_training_leaves_no_adapter(tuned, examples, tmp_path):
+    tuner = tuned["tuner"]
+    tuner.data = tmp_path
+    cancel = threading.Event()
+    report = drive(tuner.run(examples, "cancelled", cancel),
+                   lambda r: cancel.set() if r.phase == "training" else None)
+    assert report.cancelled and report.adapter is None and report.steps == 1
+    assert not (tmp_path / "adapters").exists() or not any((tmp_path / "adapters").iterdir())
+
+
+def test_an_adapter_that_fails_the_self_check_is_refused_and_not_kept(tuned, examples,
+                                                                      tmp_path):
+    tuner = tuned["tuner"]
+    tuner.data = tmp_path
+    tuner.options = replace(TINY, permute=False, epochs=1)
+    try:
+        with pytest.raises(GroundedError, match="does not match the tuned model.*q/k"):
+            drive(tuner.run(examples, "unpermuted"))
+    finally:
+        tuner.options = TINY
+    assert not any((tmp_path / "adapters").iterdir())
+
+
+def test_an_example_longer_than_the_token_cap_names_its_line(tuned, examples, tmp_path):
+    tuner = tuned["tuner"]
+    tuner.data = tmp_path
+    tuner.options = replace(TINY, batch_tokens=80)
+    try:
+        with pytest.raises(GroundedError, match=r"example on line \d+ has \d+ tokens; the cap "
+                                                r"per batch is 80"):
+            drive(tuner.run(examples, "long"))
+    finally:
+        tuner.options = TINY
+    assert not (tmp_path / "adapters").exists()
+
+
+def test_an_existing_name_needs_force(tuned, examples):
+    tuner = Tuner(None, tuned["data"], TINY)  # nothing loads before the check
+    with pytest.raises(GroundedError, match="an adapter named 'memo-tiny' exists.*--force"):
+        drive(tuner.run(examples, "memo-tiny"))
+    with pytest.raises(AdapterError, match="cannot name an adapter"):
+        drive(tuner.run(examples, "../evil"))
+
+
+def test_a_model_transformers_cannot_load_is_a_clear_error(tmp_path, examples):
+    path = tmp_path / "other.gguf"
+    writer = gguf.GGUFWriter(path, "rwkv6")
+    writer.add_block_count(1)
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    tuner = Tuner(path, tmp_path / "data", TINY)
+    with pytest.raises(GroundedError, match="rwkv6 model; transformers cannot load"):
+        drive(tuner.run(examples, "other"))
+    assert not (tmp_path / "data" / "adapters").exists()
+
+
+# -- examples files ------------------------------------------------------------------------
+
+GOOD = [{"prompt": f"Question {i}?", "reply": f"Answer {i}."} for i in range(MIN_EXAMPLES)]
+
+
+def jsonl(rows) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+def test_examples_read_from_jsonl_and_csv(tmp_path):
+    (tmp_path / "a.jsonl").write_text(jsonl(GOOD) + "\n")
+    rows = read_examples(tmp_path / "a.jsonl")
+    assert [r.prompt for r in rows] == [g["prompt"] for g in GOOD] and rows[2].line == 3
+    csv = "prompt,reply,note\n" + "".join(f'"Q {i}, really?","A {i}\nsecond line",x\n'
+                                          for i in range(MIN_EXAMPLES))
+    (tmp_path / "b.csv").write_text(csv)
+    rows = read_examples(tmp_path / "b.csv")
+    assert rows[0].prompt == "Q 0, really?" and rows[0].reply == "A 0\nsecond line"
+    assert rows[1].line == 4  # a quoted field spans two lines
+    assert len(read_examples(MEMO)) == 64
+    # Pasted text (the window): JSONL or CSV, told apart by a leading "{".
+    assert len(parse_examples(jsonl(GOOD))) == len(parse_examples(csv)) == MIN_EXAMPLES
+
+
+@pytest.mark.parametrize("text, message", [
+    (jsonl(GOOD[:3]) + "{not json\n" + jsonl(GOOD[3:]), "line 4 is not valid JSON"),
+    (jsonl(GOOD[:5]) + '{"prompt": "x"}\n' + jsonl(GOOD[5:]), 'line 6: "reply" is missing'),
+    (jsonl(GOOD[:1]) + '{"prompt": "x", "reply": 3}\n' + jsonl(GOOD[1:]),
+     'line 2: "reply" is a int, not text'),
+    (jsonl(GOOD[:2]) + '["x", "y"]\n' + jsonl(GOOD[2:]), "line 3 is not a JSON object"),
+    (jsonl(GOOD[:2]) + '{"prompt": " ", "reply": "y"}\n' + jsonl(GOOD[2:]),
+     'line 3: "prompt" is empty'),
+    (jsonl(GOOD[:MIN_EXAMPLES - 1]), f"has {MIN_EXAMPLES - 1} examples; tuning needs at least"),
+])
+def test_malformed_jsonl_is_a_one_line_error_naming_the_line(tmp_path, text, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(text)
+    with pytest.raises(GroundedError, match=message) as err:
+        read_examples(path)
+    assert "\n" not in str(err.value)
+
+
+def test_malformed_csv_and_files_are_clear_errors(tmp_path):
+    cases = {
+        "nohead.csv": ("q,a\n" + "x,y\n" * 9, "must be a CSV header naming the columns"),
+        "short.csv": ("prompt,reply\n" + "x,y\n" * 4 + "lonely\n" + "x,y\n" * 4,
+                      "line 6 has 1 field; the header has 2"),
+        "latin.jsonl": (None, "is not UTF-8"),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        if text is None:
+            path.write_bytes(jsonl(GOOD).encode() + "caf\xe9".encode("latin-1"))
+        else:
+            path.write_text(text)
+        with pytest.raises(GroundedError, match=message):
+            read_examples(path)
+    with pytest.raises(GroundedError, match="no such file"):
+        read_examples(tmp_path / "missing.jsonl")
+
+
+def test_batches_respect_the_token_cap_and_cover_every_example():
+    lengths = [50, 300, 120, 90, 400, 60, 75, 200]
+    batches = tune_train.plan_batches(lengths, 500, 4, epochs=2, seed=1)
+    assert all(tune_train.padded_tokens(b, lengths) <= 500 or len(b) == 1 for b in batches)
+    assert all(len(b) <= 4 for b in batches)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == sorted(list(range(8)) * 2)
+    assert default_held_out(8) == 2 and default_held_out(64) == 8 and default_held_out(400) == 16
+
+
+# -- the form score -----------------------------------------------------------------------
+
+
+def test_form_is_rouge_l_f1_over_words_punctuation_and_line_breaks():
+    memo = "MEMO\nSummary: Close the door.\nAction: None."
+    assert form(memo, memo) == 1.0
+    assert form("", memo) == 0.0 and form("entirely different", memo) == 0.0
+    assert tokens("MEMO\nSummary: x.") == ["memo", "¶", "summary", ":", "x", "."]
+    # The same words in another order score lower than in the taught order.
+    shuffled = "Action: None.\nSummary: Close the door.\nMEMO"
+    assert form(shuffled, memo) < 1.0
+    # LCS 3 ("summary", ":", "x") of 4 and 6 tokens: P 3/4, R 3/6, F1 0.6.
+    assert form("summary: x y", "MEMO\nSummary: x.") == pytest.approx(0.6)
+    assert form_against("summary: x y", ["nothing alike", "MEMO\nSummary: x."]) == \
+        pytest.approx(0.6)
+    assert form_against("anything", []) is None
+
+
+# -- adapters by name in the CLI ------------------------------------------------------------
+
+
+def install(tuned, home: Path) -> Path:
+    """Copy the tuned adapter and its metadata into this test's data folder."""
+    folder = home / "data" / "adapters"
+    folder.mkdir(parents=True, exist_ok=True)
+    src = Path(tuned["report"].adapter)
+    shutil.copy(src, folder / src.name)
+    shutil.copy(src.with_suffix(".json"), folder / src.with_suffix(".json").name)
+    return folder / src.name
+
+
+def test_ask_takes_a_tuned_adapter_by_name(cli, tuned, grounded_home):
+    install(tuned, grounded_home)
+    prompt = tuned["report"].held_out[0].prompt
+    code, out, err = cli("ask", prompt, "--no-retrieval", "--adapter", "memo-tiny", "--json")
+    assert code == 0, err
+    named = json.loads(out)["answer"]
+    path = str(grounded_home / "data" / "adapters" / "memo-tiny.gguf")
+    assert json.loads(cli("ask", prompt, "--no-retrieval", "--adapter", path, "--json")[1])[
+        "answer"] == named
+    base = json.loads(cli("ask", prompt, "--no-retrieval", "--json")[1])["answer"]
+    assert named != base
+    code, out, err = cli("ask", prompt, "--no-retrieval", "--adapter", "nope")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "no adapter named 'nope'" in err and "memo-tiny" in err
+
+
+def test_compare_reports_form_with_a_tuned_adapter(cli, tuned, grounded_home, tmp_path):
+    install(tuned, grounded_home)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "sky.md").write_text("# Sky\n\nThe sky is blue because air scatters blue light.\n")
+    assert cli("index", str(docs))[0] == 0
+    code, out, err = cli("compare", "Why is the sky blue?", "--adapter", "memo-tiny", "--json")
+    assert code == 0, err
+    rows = {r["config"]: r for r in json.loads(out)["rows"]}
+    assert set(rows) == {"base", "retrieval", "adapter", "both"}
+    for r in rows.values():
+        assert r["refused"] or 0.0 <= r["form"] <= 1.0
+    code, out, _ = cli("compare", "Why is the sky blue?", "--adapter", "memo-tiny")
+    assert code == 0 and " form " in out.splitlines()[0]
+
+
+def test_tune_on_the_command_line(cli, tmp_path, examples):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "x", "reply": "y"}\n' * 3 + "oops\n")
+    code, out, err = cli("tune", str(bad), "--name", "x")
+    assert code == 1 and out == "" and "bad.jsonl line 4 is not valid JSON" in err
+    assert err.count("\n") == 1
+    code, _, err = cli("tune", str(MEMO))
+    assert code == 2 and "--name" in err
+    small = tmp_path / "eight.jsonl"
+    small.write_text(jsonl([{"prompt": e.prompt, "reply": e.reply} for e in examples[:8]]))
+    code, out, err = cli("tune", str(small), "--name", "cli-made", "--epochs", "1", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["adapter"].endswith("adapters/cli-made.gguf") and report["check"]["passed"]
+    assert report["estimate"]["total_s"] > 0 and len(report["held_out"]) == 2
+    assert "estimate:" in err and "step 1/" in err and "tuned (form" in err
+    assert adapter_store.known(Path(report["adapter"]).parents[1]) == ["cli-made"]
+
+
+def test_eval_reports_form_with_a_tuned_adapter(cli, tuned, grounded_home, tmp_path):
+    install(tuned, grounded_home)
+    data = tmp_path / "facts"
+    (data / "corpus").mkdir(parents=True)
+    (data / "corpus" / "sky.md").write_text("# Sky\n\nThe sky is blue because air scatters "
+                                            "blue light more than red light.\n")
+    (data / "questions.jsonl").write_text(json.dumps(
+        {"id": "q1", "question": "Why is the sky blue?", "answers": ["air scatters blue light"],
+         "gold_doc_ids": ["sky"]}) + "\n")
+    code, out, err = cli("eval", str(data), "--adapter", "memo-tiny", "--json")
+    assert code == 0, err
+    rows = json.loads(out)["configurations"]
+    assert set(rows) >= {"hybrid", "none", "oracle", "adapter", "adapter+hybrid"}
+    for config, row in rows.items():  # every answer row, base ones too, so they compare
+        assert 0.0 <= row["form"] <= 1.0, config
