@@ -14,6 +14,21 @@ def test_sentences_split_at_stops_and_line_breaks_in_any_script():
                                  "Notice the leaves turning yellow in autumn."]
     assert sentences("東京は首都です。大阪は都市です。") == ["東京は首都です。", "大阪は都市です。"]
     assert sentences("  \n\n ") == []
+    assert sentences("## Status\nEvery file\n\nScanned PDFs") == ["## Status", "Every file",
+                                                                   "Scanned PDFs"]
+
+
+def test_hard_wrapped_prose_stays_one_sentence():
+    wrapped = ("Scanned PDFs are marked as needing OCR, with\nthe pages named. Encrypted PDFs "
+               "are\nmarked as needing a password.\nlowercase after a stop starts anew")
+    assert sentences(wrapped) == ["Scanned PDFs are marked as needing OCR, with the pages named.",
+                                  "Encrypted PDFs are marked as needing a password.",
+                                  "lowercase after a stop starts anew"]
+    assert sentences("- one item\n- two item\n• three") == ["- one item", "- two item",
+                                                            "• three"]
+    faq = ("Where is my data stored?\nIn the data folder that platformdirs chooses for your "
+           "system, for example\n~/.local/share/Grounded on Linux.")
+    assert sentences(faq) == ["Where is my data stored?", faq[25:].replace("\n", " ")]
 
 
 def test_the_rarest_shared_words_win_and_passages_keep_their_rank():
@@ -47,3 +62,22 @@ def test_chinese_questions_match_by_bigrams():
     zh = "北京是中国的首都。上海是最大的城市。"
     kept = focus("中国的首都是哪里？", [zh], keep=1)
     assert kept[0].text == "北京是中国的首都。"
+
+
+def test_the_source_panel_bolds_what_the_model_read_across_wrapped_lines():
+    from desktop.core.conversations import SourceRecord
+    from desktop.gui.render import passage_html, read_spans
+    from desktop.gui.theme import Colors
+
+    text = ("Every file gets a status. Scanned PDFs are marked as needing OCR, with\n"
+            "the pages named. Encrypted PDFs are marked as needing a password.")
+    excerpt = focus("What happens to scanned PDFs?", [text], keep=1)[0].text
+    assert excerpt == "Scanned PDFs are marked as needing OCR, with the pages named."
+    (start, end), = read_spans(text, excerpt)
+    assert text[start:end] == "Scanned PDFs are marked as needing OCR, with\nthe pages named."
+    assert read_spans(text, "Not in the passage.") == []
+    fields = {f: "#000000" for f in Colors.__dataclass_fields__}
+    html = passage_html(SourceRecord(n=1, path="/a.md", text=text, excerpt=excerpt), "", "",
+                        Colors(**fields))
+    assert "<b>Scanned PDFs are marked as needing OCR, with<br>the pages named.</b>" in html
+    assert html.count("<b>") == 1

@@ -19,11 +19,13 @@ import numpy as np
 import pytest
 
 from desktop.core import adapter_store, tune_train
+from desktop.core import tune as tune_module
 from desktop.core.adapters import check_adapter
 from desktop.core.engine import Engine, bundled_model_path
 from desktop.core.errors import AdapterError, GroundedError
 from desktop.core.form import form, form_against, tokens
 from desktop.core.tune import TuneOptions, Tuner, default_held_out
+from desktop.core.tune import current_rss as tune_current_rss
 from desktop.core.tune_examples import MIN_EXAMPLES, parse_examples, read_examples
 from desktop.core.tune_export import judge, permute_rows
 
@@ -213,6 +215,49 @@ def test_an_example_longer_than_the_token_cap_names_its_line(tuned, examples, tm
     finally:
         tuner.options = TINY
     assert not (tmp_path / "adapters").exists()
+
+
+def short_of_memory(tuner, tokens: int) -> int:
+    """Bytes "available" such that the estimate finds room for about ``tokens`` per batch
+    (this machine has GBs to spare, so the shortage is what the tuner is told)."""
+    per_token = tune_train.bytes_per_token(tuner._base.config)
+    return int((tune_current_rss() + per_token * tokens) / tune_module.MEMORY_SHARE)
+
+
+def test_short_memory_lowers_the_tokens_per_batch_before_training(tuned, examples,
+                                                                   tmp_path):
+    tuner = tuned["tuner"]
+    tuner.data = tmp_path
+    lengths = [len(e) for e in tune_train.encode(tuner.tokenizer, examples,
+                                                 TINY.system_prompt)]
+    want = max(lengths) + 60  # room for the longest example, far below the 1,024 cap
+    tuner._available = lambda: short_of_memory(tuner, want)
+    cancel = threading.Event()
+    records = []
+    try:
+        report = drive(tuner.run(examples, "short", cancel),
+                       lambda r: (records.append(r), r.phase == "estimate" and cancel.set()))
+    finally:
+        del tuner._available
+    e = report.estimate
+    assert report.cancelled and e.requested_batch_tokens == TINY.batch_tokens
+    assert max(lengths) <= e.batch_tokens < want + 40 < TINY.batch_tokens, e
+    assert e.steps > tuned["report"].steps  # smaller batches, more of them
+    assert not (tmp_path / "adapters").exists() or not any((tmp_path / "adapters").iterdir())
+
+
+def test_too_little_memory_for_the_longest_example_is_a_clear_error(tuned, examples,
+                                                                     tmp_path):
+    tuner = tuned["tuner"]
+    tuner.data = tmp_path
+    tuner._available = lambda: short_of_memory(tuner, 20)
+    try:
+        with pytest.raises(GroundedError, match=r"not enough memory to train: [\d.]+ GB "
+                                                r"available, an example of \d+ tokens needs"):
+            drive(tuner.run(examples, "tiny-memory"))
+    finally:
+        del tuner._available
+    assert not (tmp_path / "adapters").exists() or not any((tmp_path / "adapters").iterdir())
 
 
 def test_an_existing_name_needs_force(tuned, examples):

@@ -24,13 +24,38 @@ from desktop.core.keywords import words
 #: Sentences the prompt carries by default (the eval's choice on ../shared/eval; README).
 FOCUS_SENTENCES = 2
 
-# A sentence ends at . ! ? (and their full-width forms) before a space, or at a line break.
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])|\n+")
+# A sentence ends at . ! ? (and their full-width forms) before a space or a line break, after
+# a full-width one anywhere, and at a blank line.
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])|\n\s*\n")
+_ENDS_SENTENCE = tuple(".!?:;。！？")
+_NEW_LINE_ITEM = re.compile(r"#|[-*+•] |\d+[.)] ")  # a heading or a list item
+_WRAP_WIDTH = 60  # a line at least this long that ends mid-sentence was wrapped
+
+
+def _continues(previous: str, line: str) -> bool:
+    """Whether ``line`` carries on the hard-wrapped sentence that ``previous`` left open."""
+    if previous.endswith(_ENDS_SENTENCE) or _NEW_LINE_ITEM.match(line) or previous[0] == "#":
+        return False
+    return line[0].islower() or len(previous) >= _WRAP_WIDTH
 
 
 def sentences(text: str) -> list[str]:
-    """The non-empty sentences of ``text``, in order."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    """The non-empty sentences of ``text``, in order. A line break ends one too, except in
+    hard-wrapped prose: a line continues the one before it when that one stopped
+    mid-sentence and either was long or is followed by a lower-case word (headings and list
+    items always stand alone)."""
+    out: list[str] = []
+    for block in _SENTENCE_END.split(text):
+        lines: list[str] = []
+        for line in (part.strip() for part in block.split("\n")):
+            if not line:
+                continue
+            if lines and _continues(lines[-1], line):
+                lines[-1] = f"{lines[-1]} {line}"
+            else:
+                lines.append(line)
+        out.extend(lines)
+    return out
 
 
 @dataclass(frozen=True)

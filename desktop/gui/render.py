@@ -108,6 +108,21 @@ def transcript_html(turns: Sequence[Turn], colors: Colors, pending: str | None =
     return f"<div style='color:{colors.text}'>{body}</div>"
 
 
+def read_spans(text: str, excerpt: str) -> list[tuple[int, int]]:
+    """Where in ``text`` the sentences of ``excerpt`` (what the model read) are, in order and
+    not overlapping; a sentence joined across a line break still matches its wrapped lines."""
+    spans: list[tuple[int, int]] = []
+    for sentence in sentences(excerpt):
+        found = re.search(r"\s+".join(map(re.escape, sentence.split())), text)
+        if found:
+            spans.append(found.span())
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if not out or start >= out[-1][1]:
+            out.append((start, end))
+    return out
+
+
 def passage_html(source: SourceRecord, before: str, after: str, colors: Colors,
                  indexed: bool = True) -> str:
     """The cited passage, highlighted, between the text before and after it."""
@@ -117,9 +132,11 @@ def passage_html(source: SourceRecord, before: str, after: str, colors: Colors,
         parts.append(f"<p style='color:{colors.muted}'>{html.escape(source.heading)}</p>")
     if before:
         parts.append(f"<p style='color:{colors.muted}'>{esc(before)}</p>")
-    passage = esc(source.text)
-    for sentence in sentences(source.excerpt or ""):  # what the model read, in bold
-        passage = passage.replace(esc(sentence), f"<b>{esc(sentence)}</b>", 1)
+    passage, at = "", 0
+    for start, end in read_spans(source.text, source.excerpt or ""):  # in bold
+        passage += f"{esc(source.text[at:start])}<b>{esc(source.text[start:end])}</b>"
+        at = end
+    passage += esc(source.text[at:])
     parts.append(f"<p><a name='passage'></a><span style='background-color:{colors.mark}'>"
                  f"{passage}</span></p>")
     if after:
