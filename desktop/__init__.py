@@ -14,7 +14,6 @@ _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-
 def __getattr__(name: str) -> str:
     """``desktop.__version__``: pyproject.toml's version, read from the installed metadata
     (the packaged app carries it too), so the version is written in one place only. Read on

@@ -7,8 +7,8 @@
 # QT_QPA_PLATFORM=offscreen, in an empty working folder, inside a new network namespace
 # (`unshare -n`, or `unshare -rn` as a user: no interface but a down loopback), so any attempt
 # to reach the network fails. It indexes resources/samples, answers with citations, reports
-# status, compares, evaluates a two-question dataset, runs three benchmarks, forgets, and opens
-# and closes the window. The harness itself (this script) uses the host's python3 only to read
+# status, compares, evaluates a two-question dataset, runs three benchmarks, tunes a small
+# adapter and asks with it, forgets, and opens and closes the window. The harness itself (this script) uses the host's python3 only to read
 # the JSON the app prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -99,6 +99,13 @@ app bench rescan --files 200 --json > "$WORK/bench-rescan.json"
 json "$WORK/bench-rescan.json" 'd'
 app bench adapters --json > "$WORK/bench-adapters.json"
 json "$WORK/bench-adapters.json" 'd'
+
+step "tune a small adapter (transformers + peft in the folder), then ask with it"
+head -10 resources/tune/memo-style.jsonl > "$WORK/examples.jsonl"
+app tune "$WORK/examples.jsonl" --name smoke-memo --epochs 1 --json > "$WORK/tune.json"
+json "$WORK/tune.json" 'd["adapter"] and d["check"]["passed"] and not d["cancelled"]'
+app ask "How do I keep basil alive?" --no-retrieval --adapter smoke-memo --json > "$WORK/ask-adapter.json"
+json "$WORK/ask-adapter.json" 'd["answer"].strip()'
 
 step "forget"
 app forget --collection samples --json > "$WORK/forget.json"
