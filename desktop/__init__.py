@@ -13,4 +13,16 @@ _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # before either library loads; the environment can still override it.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str) -> str:
+    """``desktop.__version__``: pyproject.toml's version, read from the installed metadata
+    (the packaged app carries it too), so the version is written in one place only. Read on
+    first use, not at import: the window's start-up does not pay for the metadata scan."""
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("grounded")
+        except PackageNotFoundError:  # a source tree that was never installed
+            return "0+unknown"
+    raise AttributeError(f"module 'desktop' has no attribute {name!r}")

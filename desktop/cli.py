@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from desktop import __version__, offline
+from desktop import offline
 from desktop.config import Settings, home
 from desktop.core.errors import GroundedError
 from desktop.core.focus import FOCUS_SENTENCES
@@ -120,7 +120,7 @@ class _CancelOnInterrupt:
 
 
 @click.group(invoke_without_command=True)
-@click.version_option(__version__, prog_name="grounded")
+@click.version_option(package_name="grounded", prog_name="grounded")  # pyproject's version
 @click.option("-v", "--verbose", is_flag=True, help="Log details to stderr.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
@@ -134,7 +134,9 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 
 @cli.command()
-def gui() -> None:
+@click.option("--exit-when-ready", is_flag=True, hidden=True,
+              help="Quit once the window is shown, printing the start-up time (benchmarks).")
+def gui(exit_when_ready: bool) -> None:
     """Open the window."""
     try:
         from desktop.gui.app import run
@@ -143,7 +145,7 @@ def gui() -> None:
             "the window is not part of this build yet; use the subcommands "
             "(grounded --help), e.g. `grounded index FOLDER` and `grounded status`"
         ) from None
-    sys.exit(run())
+    sys.exit(run([sys.argv[0], *(["--exit-when-ready"] if exit_when_ready else [])]))
 
 
 @cli.command()

@@ -64,9 +64,14 @@ def test_bad_arguments_exit_2(cli):
     assert cli("forget")[0] == 2
 
 
-def test_version(cli):
+def test_version_is_pyprojects(cli):
+    """One source of truth: the installed metadata, which is pyproject.toml's version."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    expected = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
     code, out, _ = cli("--version")
-    assert code == 0 and out.startswith("grounded, version ")
+    assert code == 0 and out.strip() == f"grounded, version {expected}"
 
 
 def test_another_embedder_is_announced_and_needs_reembed(cli, folder, tmp_path):

@@ -110,7 +110,10 @@ class Engine:
     ) -> None:
         import llama_cpp
 
+        from desktop.core import llamalib
+
         llama_cpp.llama_log_set(_on_llama_log, ctypes.c_void_p(0))  # before anything logs
+        llamalib.load()  # ggml's backends, where they are separate libraries
         gpu = bool(llama_cpp.llama_supports_gpu_offload())
         if n_gpu_layers and not gpu:
             log.warning("this llama.cpp build cannot offload to a GPU; running on the CPU")

@@ -39,6 +39,12 @@ def _log_to_file() -> None:
     root.addHandler(handler)
 
 
+def icon_path() -> Path:
+    """The window icon: resources/icons/grounded.png of the checkout, or of the packaged app."""
+    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[2]))
+    return base / "resources" / "icons" / "grounded.png"
+
+
 def _process_age_s() -> float:
     """Seconds since this process started (Linux: from /proc; else since this module loaded)."""
     try:
@@ -63,6 +69,7 @@ def run(argv: list[str] | None = None) -> int:
     if hasattr(faulthandler, "register"):  # a window that hangs: `kill -USR1 PID` shows where
         faulthandler.register(signal.SIGUSR1, all_threads=True)
     from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from desktop.gui import theme
@@ -71,7 +78,9 @@ def run(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(argv or ["grounded"])
     app.setApplicationName("Grounded")
     app.setOrganizationName("Grounded")
-    app.setDesktopFileName("grounded")
+    app.setDesktopFileName("grounded")  # resources/grounded.desktop
+    if icon_path().is_file():
+        app.setWindowIcon(QIcon(str(icon_path())))
     theme.apply(app)
     window = MainWindow()
 
