@@ -6,12 +6,14 @@ import os as _os
 # embedding (a query took 100 ms instead of 12); our BLAS work is memory-bound matrix-vector
 # products that one thread does as fast. Must be set before numpy is first imported.
 _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-# llama.cpp (ggml) and torch both run on OpenMP, whose threads spin while they wait for each
-# other. With anything else busy (indexing while answering, another program) a spinning thread
-# holds the core its partner needs: on 2 cores with one busy, generation fell from 54 to 2
-# tokens/s and embedding from 20 to 10 chunks/s. Passive threads sleep instead. Must be set
-# before either library loads; the environment can still override it.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# llama.cpp (ggml) and torch share one OpenMP runtime, whose threads spin a while before they
+# sleep. llama.cpp needs the spin (its threads meet after every operation: passive threads
+# cut generation from ~117 to ~41 tokens/s on an idle 2-core machine), but a long spin holds a
+# core that another busy thread needs (embedding beside a busy process: 20 chunks/s with the
+# default spin, 27 with a short one). A short spin keeps both (idle: 104-120 tokens/s and
+# 51-53 chunks/s); the engine also leaves busy cores alone (desktop.core.cpuload). Must be
+# set before either library loads; OMP_WAIT_POLICY or GOMP_SPINCOUNT in the environment win.
+_os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 
 def __getattr__(name: str) -> str:

@@ -81,13 +81,14 @@ def _pair(engine: Engine, messages, n_tokens: int, bias: dict[int, float], direc
 
 def bench_generate(say: Report, n_tokens: int = 128, repeats: int = 3, passages: int = 5,
                    full_context: bool = True, n_ctx: int = 4096,
-                   n_threads: int | None = None) -> dict:
+                   n_threads: int | None = None, busy: bool = True) -> dict:
     """Time to first token and generation tokens/s: Engine.chat against llama-cpp-python.
 
     A RAG prompt of ``passages`` passages and a question; then (``full_context``) the time to
     first token for a prompt filling ~85 % of ``n_ctx``. Threads: the engine's default
-    (physical cores) unless ``n_threads``. Prints each figure with its
-    reference and the ratio ours/direct; returns them as a dict.
+    (physical cores, adaptive) unless ``n_threads``; then (``busy``) adaptive against fixed
+    threads beside a busy process. Prints each figure with its reference and the ratio;
+    returns them as a dict.
     """
     import llama_cpp
 
@@ -130,9 +131,48 @@ def bench_generate(say: Report, n_tokens: int = 128, repeats: int = 3, passages:
             f"direct {direct['first_token_ms']:.0f} ms; RATIO ours/direct "
             f"{result['ratio_first_token']:.3f} (lower is better)")
         say(f"same generated text on both sides in every run: {result['same_text']}")
+        if busy and engine.adaptive_threads:
+            result["busy"] = _beside_busy(engine, messages, n_tokens, ban, repeats, say)
         if full_context:
             result["full_context"] = _full_context(engine, corpus, ban, repeats, say)
     return result
+
+
+def _beside_busy(engine: Engine, messages, n_tokens: int, ban, repeats: int,
+                 say: Report) -> dict:
+    """Adaptive threads (the default) against all n_threads, beside one process that keeps
+    a core busy: what a person sees when something else runs while Grounded answers."""
+    import subprocess
+    import sys
+
+    def run(adaptive: bool) -> tuple[float, int]:
+        engine.adaptive_threads = adaptive
+        engine.reset()
+        gen = engine.chat(messages, max_tokens=n_tokens, temperature=0.0, logit_bias=ban)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as stop:
+                return stop.value.tokens_per_s, stop.value.threads
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        runs = [(run(True), run(False)) if r % 2 == 0 else tuple(reversed((run(False),
+                run(True)))) for r in range(repeats)]
+    finally:
+        engine.adaptive_threads = True
+        spinner.kill()
+        spinner.wait()
+    adaptive = statistics.median(a[0] for a, _ in runs)
+    fixed = statistics.median(f[0] for _, f in runs)
+    threads = sorted({a[1] for a, _ in runs})
+    ratio = statistics.median(a[0] / f[0] for a, f in runs if f[0] > 0)
+    say(f"beside one busy process: adaptive ({'/'.join(map(str, threads))} thread(s)) "
+        f"{adaptive:.1f} tok/s, all {engine.n_threads} threads {fixed:.1f} tok/s; RATIO "
+        f"adaptive/fixed {ratio:.2f}")
+    return {"adaptive_tokens_per_s": adaptive, "fixed_tokens_per_s": fixed,
+            "adaptive_threads": threads, "ratio_adaptive_to_fixed": ratio}
 
 
 def _full_context(engine: Engine, corpus: list[str], ban, repeats: int, say: Report) -> dict:

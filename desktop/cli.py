@@ -382,7 +382,8 @@ def ask(question: str, collections: tuple[str, ...], k: int | None, sentences: i
         click.echo(f"{mark}[{s.n}] {s.label()}: {' '.join(s.text.split())[:160]}")
     t = answer.timings
     _err(f"retrieval {t.get('retrieve_ms', 0):.0f} ms · first token "
-         f"{t.get('first_token_ms', 0):.0f} ms · {t.get('tokens_per_s', 0):.1f} tokens/s")
+         f"{t.get('first_token_ms', 0):.0f} ms · {t.get('tokens_per_s', 0):.1f} tokens/s"
+         + (f" on {t['threads']:.0f} thread(s)" if t.get("threads") else ""))
 
 
 @cli.command()

@@ -195,7 +195,7 @@ class Answerer:
         refused = REFUSAL.lower().rstrip(".") in stats.text.lower()
         timings.update(first_token_ms=stats.first_token_ms + timings.get("retrieve_ms", 0.0),
                        total_ms=(time.perf_counter() - t0) * 1000,
-                       tokens_per_s=stats.tokens_per_s)
+                       tokens_per_s=stats.tokens_per_s, threads=stats.threads)
         return Answer(question, REFUSAL if refused else checked.text, refused, sources,
                       () if refused else checked.cited, checked.invalid, timings, stats)
 

@@ -75,6 +75,7 @@ class Generation:
     total_ms: float
     tokens_per_s: float  # generation only: tokens after the first / time after the first
     finish_reason: str  # "stop" | "length" | "cancelled"
+    threads: int = 0  # CPU threads it ran on
 
 
 _log_level = [logging.DEBUG]
@@ -122,6 +123,10 @@ class Engine:
                                      check_memory=self._gpu_layers != -1)
         self._n_ctx = min(n_ctx, self.info.context_length or n_ctx)
         self.n_threads = n_threads or physical_cores()
+        # Without a thread count of the user's, each generation runs on the cores that are
+        # free when it starts (desktop.core.cpuload), up to n_threads.
+        self.adaptive_threads = n_threads is None
+        self._threads_now = self.n_threads
         self.seed = seed
         self.logits_all = logits_all
         self._llm = None
@@ -337,6 +342,7 @@ class Engine:
             raise GroundedError("the model is busy with another answer")
         sampling = ({"temp": 0.0, "top_k": 1} if temperature <= 0 else
                     {"temp": temperature, "top_k": 40, "top_p": 0.95, "min_p": 0.05})
+        threads = self._fit_threads(llm)
         llm.set_seed(random.randrange(2**32) if self.seed is None else self.seed)
         tokens = llm.generate(prompt, repeat_penalty=1.0, logits_processor=_biased(logit_bias),
                               **sampling)
@@ -378,7 +384,24 @@ class Engine:
         return Generation(
             text="".join(pieces), prompt_tokens=len(prompt), completion_tokens=n,
             first_token_ms=((first or end) - start) * 1000, total_ms=(end - start) * 1000,
-            tokens_per_s=(n - 1) / gen_s if gen_s > 0 else 0.0, finish_reason=reason)
+            tokens_per_s=(n - 1) / gen_s if gen_s > 0 else 0.0, finish_reason=reason,
+            threads=threads)
+
+    def _fit_threads(self, llm) -> int:
+        """The threads for the next generation: n_threads, or with adaptive threads the
+        cores free right now (a thread on a busy core stalls the others at every barrier)."""
+        threads = self.n_threads
+        if self.adaptive_threads and not self.gpu_offload:
+            from desktop.core.cpuload import free_threads
+
+            threads = free_threads(self.n_threads)
+        if threads != self._threads_now:
+            import llama_cpp
+
+            llama_cpp.llama_set_n_threads(llm.ctx, threads, threads)
+            log.debug("generating on %d of %d threads", threads, self.n_threads)
+            self._threads_now = threads
+        return threads
 
     def _arm(self, cancel: threading.Event | None) -> None:
         """Let llama.cpp abort a decode when ``cancel`` is set (None: no callback)."""
