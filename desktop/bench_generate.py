@@ -158,8 +158,13 @@ def _beside_busy(engine: Engine, messages, n_tokens: int, ban, repeats: int,
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.5)
-        runs = [(run(True), run(False)) if r % 2 == 0 else tuple(reversed((run(False),
-                run(True)))) for r in range(repeats)]
+        runs = []
+        for r in range(repeats):  # alternating which goes first
+            if r % 2:
+                fixed, adaptive = run(False), run(True)
+            else:
+                adaptive, fixed = run(True), run(False)
+            runs.append((adaptive, fixed))
     finally:
         engine.adaptive_threads = True
         spinner.kill()
