@@ -20,6 +20,7 @@ from pathlib import Path
 
 from desktop.core.adapters import PROJECTIONS, write_lora
 from desktop.core.engine import Engine, Generation, bundled_model_path, check_model_file
+from desktop.core.jobs import run_job
 
 Report = Callable[[str], None]
 PROMPT = [{"role": "user", "content": "Write a long story about a dragon and a knight."}]
@@ -37,12 +38,7 @@ def _timed(fn: Callable[..., object], *args) -> float:
 
 def _generate(engine: Engine, n_tokens: int, ban: dict[int, float]) -> Generation:
     engine.reset()
-    stream = engine.chat(PROMPT, max_tokens=n_tokens, logit_bias=ban)
-    while True:
-        try:
-            next(stream)
-        except StopIteration as stop:
-            return stop.value
+    return run_job(engine.chat(PROMPT, max_tokens=n_tokens, logit_bias=ban))
 
 
 def bench_adapters(

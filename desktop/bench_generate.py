@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from desktop.core.engine import Engine
+from desktop.core.jobs import run_job
 
 Report = Callable[[str], None]
 SYSTEM = ("Answer the question using only the numbered sources below. Cite the sources you "
@@ -148,12 +149,9 @@ def _beside_busy(engine: Engine, messages, n_tokens: int, ban, repeats: int,
     def run(adaptive: bool) -> tuple[float, int]:
         engine.adaptive_threads = adaptive
         engine.reset()
-        gen = engine.chat(messages, max_tokens=n_tokens, temperature=0.0, logit_bias=ban)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as stop:
-                return stop.value.tokens_per_s, stop.value.threads
+        gen = run_job(engine.chat(messages, max_tokens=n_tokens, temperature=0.0,
+                                  logit_bias=ban))
+        return gen.tokens_per_s, gen.threads
 
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:

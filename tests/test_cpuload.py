@@ -12,6 +12,7 @@ import pytest
 
 from desktop.core.cpuload import busy_cores, free_threads
 from desktop.core.engine import Engine
+from desktop.core.jobs import run_job
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="Linux only")
 CPUS = os.cpu_count() or 1
@@ -44,12 +45,7 @@ def test_the_engine_generates_on_the_free_cores_unless_told_a_thread_count(every
     messages = [{"role": "user", "content": "Say hello."}]
 
     def run(engine: Engine):
-        gen = engine.chat(messages, max_tokens=4)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as stop:
-                return stop.value
+        return run_job(engine.chat(messages, max_tokens=4))
 
     with Engine(n_ctx=256, n_threads=2) as fixed:
         assert not fixed.adaptive_threads and run(fixed).threads == 2

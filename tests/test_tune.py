@@ -24,6 +24,7 @@ from desktop.core.adapters import check_adapter
 from desktop.core.engine import Engine, bundled_model_path
 from desktop.core.errors import AdapterError, GroundedError
 from desktop.core.form import form, form_against, tokens
+from desktop.core.jobs import run_job
 from desktop.core.tune import TuneOptions, Tuner, default_held_out
 from desktop.core.tune import current_rss as tune_current_rss
 from desktop.core.tune_examples import MIN_EXAMPLES, parse_examples, read_examples
@@ -33,17 +34,6 @@ REPO = Path(__file__).resolve().parents[1]
 MEMO = REPO / "resources" / "tune" / "memo-style.jsonl"
 TINY = TuneOptions(epochs=2, learning_rate=3e-3, held_out=2, max_new_tokens=48,
                    check_tokens=160)
-
-
-def drive(gen, on_progress=None):
-    """Run a tune generator to its report (``on_progress`` sees every record)."""
-    while True:
-        try:
-            record = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if on_progress is not None:
-            on_progress(record)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +48,7 @@ def tuned(tmp_path_factory, examples):
     data = tmp_path_factory.mktemp("data")
     tuner = Tuner(None, data, TINY)
     records = []
-    report = drive(tuner.run(examples, "memo-tiny"), records.append)
+    report = run_job(tuner.run(examples, "memo-tiny"), records.append)
     wrong = tmp_path_factory.mktemp("wrong")
     held = tune_train.encode(tuner.tokenizer, examples[:2], TINY.system_prompt)
     paths = {
@@ -185,7 +175,7 @@ def test_cancel_during_training_leaves_no_adapter(tuned, examples, tmp_path):
     tuner = tuned["tuner"]
     tuner.data = tmp_path
     cancel = threading.Event()
-    report = drive(tuner.run(examples, "cancelled", cancel),
+    report = run_job(tuner.run(examples, "cancelled", cancel),
                    lambda r: cancel.set() if r.phase == "training" else None)
     assert report.cancelled and report.adapter is None and report.steps == 1
     assert not (tmp_path / "adapters").exists() or not any((tmp_path / "adapters").iterdir())
@@ -198,7 +188,7 @@ def test_an_adapter_that_fails_the_self_check_is_refused_and_not_kept(tuned, exa
     tuner.options = replace(TINY, permute=False, epochs=1)
     try:
         with pytest.raises(GroundedError, match="does not match the tuned model.*q/k"):
-            drive(tuner.run(examples, "unpermuted"))
+            run_job(tuner.run(examples, "unpermuted"))
     finally:
         tuner.options = TINY
     assert not any((tmp_path / "adapters").iterdir())
@@ -211,7 +201,7 @@ def test_an_example_longer_than_the_token_cap_names_its_line(tuned, examples, tm
     try:
         with pytest.raises(GroundedError, match=r"example on line \d+ has \d+ tokens; the cap "
                                                 r"per batch is 80"):
-            drive(tuner.run(examples, "long"))
+            run_job(tuner.run(examples, "long"))
     finally:
         tuner.options = TINY
     assert not (tmp_path / "adapters").exists()
@@ -235,7 +225,7 @@ def test_short_memory_lowers_the_tokens_per_batch_before_training(tuned, example
     cancel = threading.Event()
     records = []
     try:
-        report = drive(tuner.run(examples, "short", cancel),
+        report = run_job(tuner.run(examples, "short", cancel),
                        lambda r: (records.append(r), r.phase == "estimate" and cancel.set()))
     finally:
         del tuner._available
@@ -254,7 +244,7 @@ def test_too_little_memory_for_the_longest_example_is_a_clear_error(tuned, examp
     try:
         with pytest.raises(GroundedError, match=r"not enough memory to train: [\d.]+ GB "
                                                 r"available, an example of \d+ tokens needs"):
-            drive(tuner.run(examples, "tiny-memory"))
+            run_job(tuner.run(examples, "tiny-memory"))
     finally:
         del tuner._available
     assert not (tmp_path / "adapters").exists() or not any((tmp_path / "adapters").iterdir())
@@ -263,9 +253,9 @@ def test_too_little_memory_for_the_longest_example_is_a_clear_error(tuned, examp
 def test_an_existing_name_needs_force(tuned, examples):
     tuner = Tuner(None, tuned["data"], TINY)  # nothing loads before the check
     with pytest.raises(GroundedError, match="an adapter named 'memo-tiny' exists.*--force"):
-        drive(tuner.run(examples, "memo-tiny"))
+        run_job(tuner.run(examples, "memo-tiny"))
     with pytest.raises(AdapterError, match="cannot name an adapter"):
-        drive(tuner.run(examples, "../evil"))
+        run_job(tuner.run(examples, "../evil"))
 
 
 def test_a_model_transformers_cannot_load_is_a_clear_error(tmp_path, examples):
@@ -279,7 +269,7 @@ def test_a_model_transformers_cannot_load_is_a_clear_error(tmp_path, examples):
     writer.close()
     tuner = Tuner(path, tmp_path / "data", TINY)
     with pytest.raises(GroundedError, match="rwkv6 model; transformers cannot load"):
-        drive(tuner.run(examples, "other"))
+        run_job(tuner.run(examples, "other"))
     assert not (tmp_path / "data" / "adapters").exists()
 
 

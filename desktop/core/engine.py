@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core.adapters import AdapterInfo, check_adapter
+from desktop.core.cpuload import free_threads
 from desktop.core.errors import AdapterError, GroundedError
 from desktop.core.modelfile import ModelInfo, bundled_model_path, check_model_file
 
@@ -392,8 +393,6 @@ class Engine:
         cores free right now (a thread on a busy core stalls the others at every barrier)."""
         threads = self.n_threads
         if self.adaptive_threads and not self.gpu_offload:
-            from desktop.core.cpuload import free_threads
-
             threads = free_threads(self.n_threads)
         if threads != self._threads_now:
             import llama_cpp

@@ -40,6 +40,7 @@ from desktop.core import adapter_store, tune_export, tune_train
 from desktop.core.answer import SYSTEM_BARE
 from desktop.core.errors import GroundedError
 from desktop.core.form import form
+from desktop.core.jobs import run_job
 from desktop.core.modelfile import available_memory, bundled_model_path, check_model_file
 from desktop.core.tune_examples import Example
 
@@ -527,9 +528,4 @@ class Tuner:
 
 def _reply(engine: Any, msgs: list[dict[str, str]], max_tokens: int,
            cancel: threading.Event) -> str:
-    stream = engine.chat(msgs, max_tokens=max_tokens, cancel=cancel)
-    while True:
-        try:
-            next(stream)
-        except StopIteration as stop:
-            return stop.value.text.strip()
+    return run_job(engine.chat(msgs, max_tokens=max_tokens, cancel=cancel)).text.strip()
