@@ -273,6 +273,25 @@ def test_a_model_transformers_cannot_load_is_a_clear_error(tmp_path, examples):
     assert not (tmp_path / "data" / "adapters").exists()
 
 
+def test_a_supported_architecture_that_transformers_cannot_read_is_a_clear_error(tmp_path,
+                                                                                  examples):
+    path = tmp_path / "broken-llama.gguf"  # llama, but no weights transformers can build from
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_block_count(1)
+    writer.add_context_length(64)
+    writer.add_embedding_length(8)
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    tuner = Tuner(path, tmp_path / "data", TINY)
+    with pytest.raises(GroundedError, match=r"broken-llama.gguf: transformers cannot load this "
+                                            r"model for tuning \(.+\)"):
+        run_job(tuner.run(examples, "broken"))
+    assert not (tmp_path / "data" / "adapters").exists()
+
+
 # -- examples files ------------------------------------------------------------------------
 
 GOOD = [{"prompt": f"Question {i}?", "reply": f"Answer {i}."} for i in range(MIN_EXAMPLES)]
