@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -69,8 +70,6 @@ def _growth_mb(env: dict[str, str]) -> float:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_memory_stays_flat_when_every_batch_has_a_new_length():
     """oneDNN keeps a compiled kernel (with its buffers) per shape; Grounded caps that cache."""
-    import os
-
     env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
     capped = _growth_mb(env)
     uncapped = _growth_mb({**env, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024"})  # oneDNN's default
