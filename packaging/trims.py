@@ -204,6 +204,14 @@ TRIMS: tuple[Trim, ...] = (
                "llama_cpp/lib/libggml-cpu.so", "llama_cpp/lib/libmtmd*"),
     ),
     Trim(
+        "Hugging Face transfer client",
+        "hf_xet, huggingface_hub's client for up- and downloads from Xet storage: the Hub "
+        "imports it only inside its transfer functions, and Grounded never transfers (offline, "
+        "models from the bundle)",
+        modules=("hf_xet",),
+        files=("hf_xet/*",),
+    ),
+    Trim(
         "development and test tools",
         "pytest, hypothesis, ruff, import-linter, IPython, pip, setuptools' vendored "
         "packages, tkinter",

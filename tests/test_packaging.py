@@ -103,6 +103,7 @@ def test_trims_keep_what_the_app_loads(trims, dest):
     "PySide6/Qt/plugins/platforms/libqvnc.so", "PySide6/Qt/translations/qtbase_de.qm",
     "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
     "transformers/models/whisper/modeling_whisper.py", "nvidia/cublas/lib/libcublas.so.12",
+    "hf_xet/hf_xet.abi3.so",
 ])
 def test_trims_drop_what_it_does_not(trims, dest):
     assert trims.files_trim(dest) is not None
