@@ -258,15 +258,22 @@ def test_an_existing_name_needs_force(tuned, examples):
         run_job(tuner.run(examples, "../evil"))
 
 
-def test_a_model_transformers_cannot_load_is_a_clear_error(tmp_path, examples):
-    path = tmp_path / "other.gguf"
-    writer = gguf.GGUFWriter(path, "rwkv6")
+def _one_tensor_gguf(path: Path, arch: str, **fields: int) -> Path:
+    """A GGUF of ``arch`` with one embedding tensor and the given ``add_<field>`` integers."""
+    writer = gguf.GGUFWriter(path, arch)
     writer.add_block_count(1)
+    for field, value in fields.items():
+        getattr(writer, f"add_{field}")(value)
     writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    return path
+
+
+def test_a_model_transformers_cannot_load_is_a_clear_error(tmp_path, examples):
+    path = _one_tensor_gguf(tmp_path / "other.gguf", "rwkv6")
     tuner = Tuner(path, tmp_path / "data", TINY)
     with pytest.raises(GroundedError, match="rwkv6 model; transformers cannot load"):
         run_job(tuner.run(examples, "other"))
@@ -275,16 +282,9 @@ def test_a_model_transformers_cannot_load_is_a_clear_error(tmp_path, examples):
 
 def test_a_supported_architecture_that_transformers_cannot_read_is_a_clear_error(tmp_path,
                                                                                   examples):
-    path = tmp_path / "broken-llama.gguf"  # llama, but no weights transformers can build from
-    writer = gguf.GGUFWriter(path, "llama")
-    writer.add_block_count(1)
-    writer.add_context_length(64)
-    writer.add_embedding_length(8)
-    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    # llama, but no weights transformers can build a model from
+    path = _one_tensor_gguf(tmp_path / "broken-llama.gguf", "llama", context_length=64,
+                            embedding_length=8)
     tuner = Tuner(path, tmp_path / "data", TINY)
     with pytest.raises(GroundedError, match=r"broken-llama.gguf: transformers cannot load this "
                                             r"model for tuning \(.+\)"):
