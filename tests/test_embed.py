@@ -45,8 +45,8 @@ def test_bf16_is_chosen_and_its_vectors_match_fp32(embedder, eval_dir):
 def test_bf16_off_gives_the_fp32_vectors(embedder, eval_dir):
     plain = SentenceTransformerEmbedder(bf16=False)
     # Lengths from 1 to ~250 tokens, interleaved, so batching by token length reorders them.
-    texts = [t for pair in zip(_passages(eval_dir, 8), ["hi", "a b c", "Q?", "x " * 40] * 2)
-             for t in pair]
+    short = ["hi", "a b c", "Q?", "x " * 40] * 2
+    texts = [t for pair in zip(_passages(eval_dir, 8), short, strict=True) for t in pair]
     assert not plain.bf16 and plain.bf16_min_cosine is None
     # Same weights, same fp32 computation, other batches: the vectors agree to float rounding.
     np.testing.assert_allclose(plain.embed(texts), embedder.embed_fp32(texts), atol=1e-6)
