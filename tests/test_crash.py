@@ -19,12 +19,18 @@ import pytest
 
 from desktop.core.store import Store
 
-KILL_DELAYS_S = [0.0, 0.4, 1.2, 2.5]
+# Each kill: wait for the run's first progress line (or its first line after a write), then
+# wait the delay. The next run resumes from what the killed one left.
+KILLS = [(False, 0.0), (True, 0.0), (True, 0.4), (False, 2.5)]
+# The real CLI, writing every 64 chunks instead of 512: this small corpus then takes several
+# transactions, and kills land between them as well as inside them.
+_CLI = ("import sys; from desktop.core import index; index.FLUSH_CHUNKS = 64; "
+        "from desktop.cli import main; main(sys.argv[1:])")
 
 
 def _cli(home: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "GROUNDED_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "desktop", *args], env=env,
+    return subprocess.Popen([sys.executable, "-c", _CLI, *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -62,12 +68,11 @@ def test_sigkill_at_several_points_then_resume_gives_the_uninterrupted_index(cor
     assert len(expected) > 150
 
     home = tmp_path / "killed"
-    kills = 0
-    for delay in KILL_DELAYS_S:
+    kills, partial_sizes = 0, set()
+    for after_a_write, delay in KILLS:
         proc = _cli(home, "index", str(corpus))
-        # Wait until the run is really indexing (its first progress line), then kill it.
-        for line in proc.stderr:
-            if line.startswith("indexing"):
+        for line in proc.stderr:  # "indexing 3/152 files · 64 chunks · …"
+            if line.startswith("indexing") and not (after_a_write and " · 0 chunks" in line):
                 break
         time.sleep(delay)
         if proc.poll() is None:
@@ -77,7 +82,9 @@ def test_sigkill_at_several_points_then_resume_gives_the_uninterrupted_index(cor
         if (home / "data" / "index.sqlite").exists():
             partial = _chunks(home)
             assert len(set(partial)) == len(partial)  # no duplicates, ever
+            partial_sizes.add(len(partial))
     assert kills >= 3
+    assert partial_sizes - {0, len(expected)}, f"no kill fell between writes: {partial_sizes}"
     final = _cli(home, "index", str(corpus), "--json")
     out, err = final.communicate(timeout=600)
     assert final.returncode == 0, err

@@ -11,7 +11,12 @@ import textwrap
 import numpy as np
 import pytest
 
-from desktop.core.embed import BF16_MIN_COSINE, SentenceTransformerEmbedder, bf16_supported
+from desktop.core.embed import (
+    BF16_MIN_COSINE,
+    SentenceTransformerEmbedder,
+    bf16_supported,
+    groups_by_length,
+)
 
 needs_bf16 = pytest.mark.skipif(not bf16_supported(), reason="this CPU has no native bfloat16")
 
@@ -50,6 +55,16 @@ def test_bf16_off_gives_the_fp32_vectors(embedder, eval_dir):
     assert not plain.bf16 and plain.bf16_min_cosine is None
     # Same weights, same fp32 computation, other batches: the vectors agree to float rounding.
     np.testing.assert_allclose(plain.embed(texts), embedder.embed_fp32(texts), atol=1e-6)
+
+
+def test_groups_by_length_cover_every_row_once_longest_first():
+    lengths = [5, 200, 17, 200, 1, 64, 128, 3, 90]
+    groups = groups_by_length(lengths, 4)
+    assert [len(g) for g in groups] == [4, 4, 1]
+    assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths)))
+    spans = [[lengths[i] for i in g] for g in groups]
+    assert all(min(a) >= max(b) for a, b in zip(spans, spans[1:], strict=False))
+    assert groups_by_length([], 4) == []
 
 
 _GROWTH = textwrap.dedent("""

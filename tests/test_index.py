@@ -170,7 +170,8 @@ def test_files_over_the_size_limit_are_skipped_with_the_reason(store, embedder, 
 
 
 def test_cancel_stops_and_the_next_run_completes_the_same_index(store, embedder, tmp_path,
-                                                               eval_dir):
+                                                               eval_dir, monkeypatch):
+    monkeypatch.setattr(index_mod, "FLUSH_CHUNKS", 64)  # several writes from 200 small files
     corpus = eval_dir / "squad_v1.1_dev" / "corpus_small"
     files = sorted(corpus.iterdir())[:200]
     root = tmp_path / "squad"

@@ -168,12 +168,11 @@ class SentenceTransformerEmbedder:
 
         features = self._model.preprocess(list(texts))  # tokenized once, padded to the longest
         lengths = features["attention_mask"].sum(dim=1)
-        order = torch.argsort(lengths, descending=True, stable=True)
         vecs = torch.empty(len(texts), self.dim)
         ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
         with torch.inference_mode(), ctx:
-            for start in range(0, len(texts), batch_size):
-                rows = order[start : start + batch_size]
+            for group in groups_by_length(lengths.tolist(), batch_size):
+                rows = torch.from_numpy(group)
                 width = int(lengths[rows[0]])  # the longest in this batch: no padding beyond it
                 batch = {
                     key: value[rows, :width] if isinstance(value, torch.Tensor) else value
@@ -197,6 +196,12 @@ class SentenceTransformerEmbedder:
             out = self.model.encode(list(texts), batch_size=32, convert_to_tensor=True,
                                     normalize_embeddings=False, show_progress_bar=False)
         return _unit(out.float().numpy())
+
+
+def groups_by_length(lengths: Sequence[int], size: int) -> list[np.ndarray]:
+    """Row indices in groups of ``size``, longest first: each group holds similar lengths."""
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    return [order[i : i + size] for i in range(0, len(order), size)]
 
 
 def _unit(vecs: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 from desktop.config import Settings
 from desktop.core import scan
 from desktop.core.chunk import Chunk, Chunker
-from desktop.core.embed import Embedder
+from desktop.core.embed import Embedder, groups_by_length
 from desktop.core.errors import GroundedError
 from desktop.core.extract import ExtractError, kind_for
 from desktop.core.extract.sandbox import ExtractionSandbox
@@ -36,8 +36,11 @@ from desktop.core.store import ChunkRecord, DocumentRow, DocumentUpdate, Store
 
 log = logging.getLogger(__name__)
 
-#: Chunks embedded per call: large enough that length-sorting inside a batch keeps padding low.
+#: Chunks embedded per call: one call is the longest a Ctrl-C waits (about 2 s here).
 EMBED_BATCH = 128
+#: Chunks gathered before embedding. Calls take them by token count, longest first, so each
+#: call holds similar lengths; over 512 chunks that pads far less than over 128.
+FLUSH_CHUNKS = 512
 #: How long the writer waits for more prepared files before it embeds a partial batch.
 FILL_WAIT_S = 0.05
 
@@ -353,7 +356,7 @@ class Indexer:
                 else:
                     batch.append(item)
                     pending += len(item.chunks)
-                if batch and (pending >= EMBED_BATCH or finished):
+                if batch and (pending >= FLUSH_CHUNKS or finished):
                     yield from self._flush(batch, report, state, cancel, progress)
                     batch, pending = [], 0
                 if cancel.is_set():
@@ -385,15 +388,14 @@ class Indexer:
         cancel: threading.Event, progress,
     ) -> Generator[Progress, None, None]:
         """Embed a batch of prepared documents, then write them in one transaction."""
-        texts = [c.text for p in batch for c in p.chunks]
-        parts = []
-        for i in range(0, len(texts), EMBED_BATCH):
+        chunks = [c for p in batch for c in p.chunks]
+        vectors = np.empty((len(chunks), self.embedder.dim), dtype=np.float32)
+        for rows in groups_by_length([c.n_tokens for c in chunks], EMBED_BATCH):
             if cancel.is_set():
                 return  # dropped whole; the next run redoes these files
-            parts.append(self.embedder.embed(texts[i : i + EMBED_BATCH]))
-            if len(texts) > EMBED_BATCH:
+            vectors[rows] = self.embedder.embed([chunks[r].text for r in rows])
+            if len(chunks) > EMBED_BATCH:
                 yield progress()
-        vectors = np.concatenate(parts) if parts else None
         updates, pos = [], 0
         for p in batch:
             n = len(p.chunks)
