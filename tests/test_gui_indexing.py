@@ -9,11 +9,12 @@ from gui_helpers import drop, eval_folder, small_folder
 from PySide6.QtCore import Qt
 
 from desktop.config import home
+from desktop.core import index as index_mod
 from desktop.core.index import Indexer
 from desktop.core.jobs import run_job
 from desktop.core.store import Store
 
-N_FILES = 327  # all of the SQuAD corpus: ~330 chunks, three embedding batches or more
+N_FILES = 327  # all of the SQuAD corpus: ~390 chunks, written every 128 here (512 in the app)
 
 
 def counts_and_docs(db: Path) -> tuple[dict, dict]:
@@ -25,7 +26,8 @@ def counts_and_docs(db: Path) -> tuple[dict, dict]:
 
 
 def test_cancel_midway_then_resume_gives_the_uninterrupted_index(
-        qtbot, make_window, embedder, eval_dir, tmp_path):
+        qtbot, make_window, embedder, eval_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(index_mod, "FLUSH_CHUNKS", 128)
     folder = eval_folder(eval_dir, tmp_path / "squad", N_FILES)
     window = make_window()
     seen = []
