@@ -16,6 +16,7 @@ from pathlib import Path
 
 from desktop.core.engine import Engine
 from desktop.core.jobs import run_job
+from desktop.core.quote import Quote
 
 Report = Callable[[str], None]
 SYSTEM = ("Answer the question using only the numbered sources below. Cite the sources you "
@@ -132,11 +133,49 @@ def bench_generate(say: Report, n_tokens: int = 128, repeats: int = 3, passages:
             f"direct {direct['first_token_ms']:.0f} ms; RATIO ours/direct "
             f"{result['ratio_first_token']:.3f} (lower is better)")
         say(f"same generated text on both sides in every run: {result['same_text']}")
+        result["quoted"] = _quoted(engine, messages, corpus[:passages], n_tokens, ban,
+                                   repeats, say)
         if busy and engine.adaptive_threads:
             result["busy"] = _beside_busy(engine, messages, n_tokens, ban, repeats, say)
         if full_context:
             result["full_context"] = _full_context(engine, corpus, ban, repeats, say)
     return result
+
+
+class _Endless:
+    """A quote over the passages that may not end (the end tokens and `` [`` banned; anything
+    but the end once the quote runs out), so that each run generates exactly n_tokens."""
+
+    def __init__(self, quote: Quote, anything: list[int]) -> None:
+        self.quote, self.anything = quote, anything
+        self.banned = {*quote.table.ends, quote.table.open_cite}
+
+    def allowed(self, generated):
+        return [t for t in self.quote.allowed(generated) if t not in self.banned] \
+            or self.anything
+
+
+def _quoted(engine: Engine, messages, passages: list[str], n_tokens: int, ban, repeats: int,
+            say: Report) -> dict:
+    """Generation with the quote constraint (:mod:`desktop.core.quote`) against free
+    generation, both through Engine.chat, alternating: what the constraint costs per token."""
+    table = engine.token_table()
+    quote = _Endless(Quote(dict(enumerate(passages, 1)), table),
+                     [t for t in range(len(table.pieces)) if t not in ban])
+    runs: dict[str, list[float]] = {"quoted": [], "free": []}
+    for r in range(repeats):
+        for side in (("quoted", "free") if r % 2 == 0 else ("free", "quoted")):
+            engine.reset()
+            gen = run_job(engine.chat(messages, max_tokens=n_tokens, temperature=0.0,
+                                      logit_bias=ban,
+                                      constraint=quote if side == "quoted" else None))
+            runs[side].append(gen.tokens_per_s)
+    ratio = statistics.median(q / f for q, f in zip(runs["quoted"], runs["free"], strict=True))
+    quoted, free = statistics.median(runs["quoted"]), statistics.median(runs["free"])
+    say(f"quoted answers: {quoted:.1f} tok/s, free {free:.1f} tok/s; RATIO quoted/free "
+        f"{ratio:.3f}")
+    return {"quoted_tokens_per_s": quoted, "free_tokens_per_s": free,
+            "ratio_quoted_to_free": ratio}
 
 
 def _beside_busy(engine: Engine, messages, n_tokens: int, ban, repeats: int,

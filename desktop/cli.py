@@ -280,15 +280,19 @@ def forget(paths: tuple[Path, ...], collection: str | None, as_json: bool) -> No
 
 
 def _scope_options(f):
-    """--collection NAME (repeatable), --k N and --sentences N: where to search, how many
-    passages, how many of their sentences the prompt carries."""
+    """--collection NAME (repeatable) and the passage options: where to search, how many
+    passages, how many of their sentences the prompt carries, whether answers quote them."""
     f = _passage_options(f)
     return click.option("--collection", "-c", "collections", multiple=True,
                         help="Search only these collections (default: all).")(f)
 
 
 def _passage_options(f):
-    """--k N and --sentences N: passages per answer and the sentences of them the model reads."""
+    """--k N, --sentences N, --quote/--free: passages per answer, the sentences of them the
+    model reads, and whether it must quote them."""
+    f = click.option("--quote/--free", "quote", default=None,
+                     help="Answer with a verbatim passage of one source, cited, or in the "
+                          "model's own words (default: the settings', quote).")(f)
     f = click.option("--sentences", "sentences", type=click.IntRange(0, 50),
                      help="Sentences of the passages the prompt carries; 0: whole passages "
                           "(default: the settings', 2).")(f)
@@ -296,13 +300,14 @@ def _passage_options(f):
                         help="Passages per answer (default: the settings', 5).")(f)
 
 
-def _answerer(engine, retriever, k: int | None, sentences: int | None):
-    """An Answerer with --k / --sentences, else the settings'."""
+def _answerer(engine, retriever, k: int | None, sentences: int | None, quote: bool | None):
+    """An Answerer with --k / --sentences / --quote, else the settings'."""
     from desktop.core.answer import Answerer
 
     settings = Settings.load()
     return Answerer(engine, retriever, k=k or settings.passages,
-                    sentences=settings.focus_sentences if sentences is None else sentences)
+                    sentences=settings.focus_sentences if sentences is None else sentences,
+                    quote=settings.quote_answers if quote is None else quote)
 
 
 def _adapter_options(f):
@@ -359,14 +364,14 @@ def _retriever(store):
               help="0 is greedy and deterministic.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def ask(question: str, collections: tuple[str, ...], k: int | None, sentences: int | None,
-        no_retrieval: bool, model: Path | None, adapters: tuple[str, ...],
+        quote: bool | None, no_retrieval: bool, model: Path | None, adapters: tuple[str, ...],
         adapter_scales: tuple[float, ...], temperature: float, as_json: bool) -> None:
     """Answer QUESTION from the indexed files, citing the passages used."""
     pairs = _adapter_pairs(adapters, adapter_scales) or _settings_adapters()
     with _open_store() as store, _engine(model) as engine, _CancelOnInterrupt() as cancel:
         retriever = None if no_retrieval else _retriever(store)
         engine.set_adapters(pairs)
-        answerer = _answerer(engine, retriever, k, sentences)
+        answerer = _answerer(engine, retriever, k, sentences, quote)
         stream = answerer.ask(question, collections or None, retrieval=not no_retrieval,
                               temperature=temperature, cancel=cancel)
         out = sys.stderr if as_json else sys.stdout
@@ -393,8 +398,8 @@ def ask(question: str, collections: tuple[str, ...], k: int | None, sentences: i
 @_adapter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def compare(question: str, collections: tuple[str, ...], k: int | None, sentences: int | None,
-            model: Path | None, adapters: tuple[str, ...], adapter_scales: tuple[float, ...],
-            as_json: bool) -> None:
+            quote: bool | None, model: Path | None, adapters: tuple[str, ...],
+            adapter_scales: tuple[float, ...], as_json: bool) -> None:
     """Answer QUESTION four ways: base, + retrieval, adapter, adapter + retrieval.
 
     With a tuned adapter (one `grounded tune` made, with its held-out replies) each row also
@@ -403,7 +408,7 @@ def compare(question: str, collections: tuple[str, ...], k: int | None, sentence
 
     pairs = _adapter_pairs(adapters, adapter_scales) or _settings_adapters()
     with _open_store() as store, _engine(model) as engine, _CancelOnInterrupt() as cancel:
-        answerer = _answerer(engine, _retriever(store), k, sentences)
+        answerer = _answerer(engine, _retriever(store), k, sentences, quote)
         engine.set_adapters(pairs)  # checked before any answer is spent
         events = compare_all(answerer, question, pairs, collections or None, cancel,
                              ideals=_ideal_replies(pairs))
@@ -448,10 +453,12 @@ def compare(question: str, collections: tuple[str, ...], k: int | None, sentence
               help="Passages per answer.")
 @click.option("--sentences", type=click.IntRange(0, 50), default=FOCUS_SENTENCES,
               show_default=True, help="Sentences of the passages the prompt carries (0: whole).")
+@click.option("--quote/--free", default=True, show_default=True,
+              help="Answers quote a source verbatim, or are in the model's own words.")
 @_adapter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: bool,
-          model: Path | None, k: int, sentences: int, adapters: tuple[str, ...],
+          model: Path | None, k: int, sentences: int, quote: bool, adapters: tuple[str, ...],
           adapter_scales: tuple[float, ...], as_json: bool) -> None:
     """Retrieval and answer quality on DATASET (a folder of ../shared/eval), per configuration.
 
@@ -490,7 +497,7 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
             with _engine(model) as engine:
                 engine.set_adapters(pairs)  # checked before any answer is spent
                 engine.set_adapters([])
-                answerer = Answerer(engine, retriever, k=k, sentences=sentences)
+                answerer = Answerer(engine, retriever, k=k, sentences=sentences, quote=quote)
                 answers = _answer_rows(answerer, ds, store, line, pairs)
             for config, row in answers.items():
                 rows.setdefault(config, {}).update(row)

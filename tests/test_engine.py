@@ -239,3 +239,4 @@ def test_bench_generate_smoke():
     assert result["ours"]["tokens_per_s"] > 0 and result["direct"]["tokens_per_s"] > 0
     assert result["ratio_tokens_per_s"] > 0 and result["ratio_first_token"] > 0
     assert any(line.startswith("RATIO generation tokens/s ours/direct") for line in lines)
+    assert result["quoted"]["quoted_tokens_per_s"] > 0  # 8 tokens, each a quote's step

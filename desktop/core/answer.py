@@ -16,6 +16,7 @@ from pathlib import Path
 from desktop.core.citations import check_citations
 from desktop.core.engine import Engine, Generation, Token
 from desktop.core.focus import FOCUS_SENTENCES, focus
+from desktop.core.quote import Quote
 from desktop.core.retrieve import Passage, Retrieval, Retriever
 
 REFUSAL = "I could not find that in your files."
@@ -133,15 +134,22 @@ def _turn(passages: dict[int, str], question: str) -> str:
 
 
 class Answerer:
-    """Retrieval + the engine: answers one question at a time."""
+    """Retrieval + the engine: answers one question at a time.
+
+    ``quote``: an answer from sources is a verbatim span of one of them and cites it
+    (:mod:`desktop.core.quote`), unless an adapter is attached: an adapter is there to shape
+    the wording, so its answers are free.
+    """
 
     def __init__(self, engine: Engine, retriever: Retriever | None, k: int = 5,
-                 sentences: int = FOCUS_SENTENCES, max_answer_tokens: int = 128) -> None:
+                 sentences: int = FOCUS_SENTENCES, max_answer_tokens: int = 128,
+                 quote: bool = False) -> None:
         self.engine = engine
         self.retriever = retriever
         self.k = k
         self.sentences = sentences
         self.max_answer_tokens = max_answer_tokens
+        self.quote = quote
 
     def focused(self, question: str, sources: list[Source]) -> list[Source]:
         """The sources whose best sentences the prompt carries (see :mod:`focus`), numbered
@@ -188,8 +196,12 @@ class Answerer:
                 return Answer(question, REFUSAL, True, [], timings=timings)
             sources = sources_from(found.passages)
         sources = self.fit(question, self.focused(question, sources))
+        constraint = None
+        if self.quote and sources and not any(scale for _, scale in self.engine.adapters):
+            constraint = Quote({s.n: (s.excerpt or s.text).strip() for s in sources},
+                               self.engine.token_table())
         gen = self.engine.chat(build_messages(question, sources), self.max_answer_tokens,
-                               temperature=temperature, cancel=cancel)
+                               temperature=temperature, cancel=cancel, constraint=constraint)
         stats: Generation = yield from gen
         checked = check_citations(stats.text, len(sources))
         refused = REFUSAL.lower().rstrip(".") in stats.text.lower()

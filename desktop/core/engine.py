@@ -25,11 +25,13 @@ import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from desktop.core.adapters import AdapterInfo, check_adapter
 from desktop.core.cpuload import free_threads
 from desktop.core.errors import AdapterError, GroundedError
 from desktop.core.modelfile import ModelInfo, bundled_model_path, check_model_file
+from desktop.core.quote import TokenTable
 
 __all__ = ["Engine", "Generation", "ModelInfo", "Token", "bundled_model_path",
            "check_model_file", "physical_cores"]
@@ -56,6 +58,12 @@ def physical_cores() -> int:
     except (OSError, ValueError):
         cores = set()
     return len(cores) or (len(allowed) if allowed else os.cpu_count() or 1)
+
+
+class Constraint(Protocol):
+    """What may be generated: the tokens allowed after the ones generated so far."""
+
+    def allowed(self, generated: Sequence[int]) -> list[int]: ...
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,7 @@ class Engine:
         self._loras: dict[Path, tuple[AdapterInfo, object]] = {}  # loaded adapters by file
         self._retired: list = []  # handles of files changed on disk, freed once detached
         self._attached: tuple[tuple[AdapterInfo, float], ...] = ()
+        self._token_table: TokenTable | None = None
 
     @property
     def n_ctx(self) -> int:
@@ -310,6 +319,19 @@ class Engine:
         """The model's tokens for ``text``, no BOS (``special``: parse control-token text)."""
         return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=special)
 
+    def token_table(self) -> TokenTable:
+        """The vocabulary as bytes (for :class:`desktop.core.quote.Quote`), built once."""
+        if self._token_table is None:
+            llm = self.llama
+            pieces = [llm.detokenize([t]) for t in range(llm.n_vocab())]
+            opener = self.tokenize(" [")
+            if len(opener) != 1:
+                raise GroundedError(f"{self.info.path}: its tokenizer has no ' [' token; "
+                                    "quoted answers need one")
+            ends = [t for t in range(len(pieces)) if self._is_eog(self._vocab, t)]
+            self._token_table = TokenTable.build(pieces, ends, opener[0])
+        return self._token_table
+
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes in the model's context (for the context budget)."""
         return len(self.tokenize(text))
@@ -325,13 +347,14 @@ class Engine:
     def chat(
         self, messages: Sequence[Mapping[str, str]], max_tokens: int = 256,
         temperature: float = 0.0, cancel: threading.Event | None = None,
-        logit_bias: Mapping[int, float] | None = None,
+        logit_bias: Mapping[int, float] | None = None, constraint: Constraint | None = None,
     ) -> Generator[Token, None, Generation]:
         """Stream a reply to ``messages``; the generator returns a :class:`Generation`.
 
         Greedy and deterministic at temperature 0, else sampled (top-k 40, top-p 0.95) with
         the engine's seed. ``cancel.set()`` stops it between tokens and aborts prompt
-        processing. ``logit_bias`` adds to the logits of token ids (-inf bans one).
+        processing. ``logit_bias`` adds to the logits of token ids (-inf bans one);
+        ``constraint`` names the only tokens that may come next (:mod:`desktop.core.quote`).
         """
         start = time.perf_counter()
         llm = self.llama
@@ -345,7 +368,9 @@ class Engine:
                     {"temp": temperature, "top_k": 40, "top_p": 0.95, "min_p": 0.05})
         threads = self._fit_threads(llm)
         llm.set_seed(random.randrange(2**32) if self.seed is None else self.seed)
-        tokens = llm.generate(prompt, repeat_penalty=1.0, logits_processor=_biased(logit_bias),
+        processors = [p for p in (_biased(logit_bias),
+                                  _constrained(constraint, llm, len(prompt))) if p]
+        tokens = llm.generate(prompt, repeat_penalty=1.0, logits_processor=processors or None,
                               **sampling)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         budget = min(max_tokens, self._n_ctx - len(prompt))
@@ -413,7 +438,6 @@ def _biased(bias: Mapping[int, float] | None):
     """A logits processor that adds ``bias`` (what create_completion's logit_bias does)."""
     if not bias:
         return None
-    import llama_cpp
     import numpy as np
 
     ids, add = np.array(list(bias), dtype=np.intc), np.array(list(bias.values()), np.single)
@@ -423,4 +447,21 @@ def _biased(bias: Mapping[int, float] | None):
         scores[ids] += add
         return scores
 
-    return llama_cpp.LogitsProcessorList([apply])
+    return apply
+
+
+def _constrained(constraint: Constraint | None, llm, prompt_tokens: int):
+    """A logits processor that leaves only ``constraint``'s tokens (the rest -inf). It is
+    called with llama-cpp-python's whole token buffer: the generated tokens are those after
+    the prompt, up to ``llm.n_tokens``."""
+    if constraint is None:
+        return None
+    import numpy as np
+
+    def apply(input_ids, scores):
+        allowed = constraint.allowed(input_ids[prompt_tokens:llm.n_tokens].tolist())
+        out = np.full_like(scores, -np.inf)
+        out[allowed] = scores[allowed]
+        return out
+
+    return apply

@@ -291,7 +291,8 @@ class Backend:
         if self.settings_adapters() and not self.adapters_on and not self.adapter_errors:
             self.apply_adapters()  # not warmed up yet
         answerer = Answerer(self.engine(), retriever, k=self.settings.passages,
-                            sentences=self.settings.focus_sentences)
+                            sentences=self.settings.focus_sentences,
+                            quote=self.settings.quote_answers)
         return (yield from answerer.ask(question, [collection] if collection else None,
                                         retrieval=retrieval, cancel=cancel))
 
@@ -310,7 +311,8 @@ class Backend:
         from desktop.core.adapter_store import ideal_replies
 
         answerer = Answerer(self.engine(), retriever, k=self.settings.passages,
-                            sentences=self.settings.focus_sentences)
+                            sentences=self.settings.focus_sentences,
+                            quote=self.settings.quote_answers)
         ideals = ideal_replies(path for path, _ in self.adapters_on)
         return (yield from compare(answerer, question, self.adapters_on,
                                    [collection] if collection else None, cancel, ideals=ideals))

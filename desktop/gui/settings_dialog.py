@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -121,6 +122,12 @@ class SettingsDialog(QDialog):
                                   "with the question; a small model answers better from a few. "
                                   "A large model can read whole passages.")
         self.sentences.setValue(settings.focus_sentences)
+        self.quote = QCheckBox("Answer with the sources' own words", self)
+        self.quote.setToolTip("The model may only copy a passage of one source, then cite it: "
+                              "a small model then cannot reword, translate or invent. Turn it "
+                              "off for a large model. Answers with an adapter are never "
+                              "quoted: the adapter shapes their wording.")
+        self.quote.setChecked(settings.quote_answers)
         self.data_dir = QLineEdit(settings.data_dir, self)
         self.data_dir.setPlaceholderText(str(default_dirs().data))
         form = QFormLayout()
@@ -131,6 +138,7 @@ class SettingsDialog(QDialog):
         form.addRow("Context size", self.n_ctx)
         form.addRow("Passages per answer", self.passages)
         form.addRow("Sentences the model reads", self.sentences)
+        form.addRow("Quotes", self.quote)
         form.addRow("Data folder", _path_row(self.data_dir, self._browse_data))
         note = QLabel("A new data folder holds its own index: folders indexed before stay in "
                       "the old one.", self)
@@ -166,6 +174,7 @@ class SettingsDialog(QDialog):
             n_ctx=self.n_ctx.value(),
             passages=self.passages.value(),
             focus_sentences=self.sentences.value(),
+            quote_answers=self.quote.isChecked(),
             data_dir=self.data_dir.text().strip(),
         )
 

@@ -1,0 +1,149 @@
+"""Quoted answers: the model may only write a verbatim span of one source, then ``[n]``.
+
+A small model asked to answer "from the sources" still paraphrases, translates or invents;
+constrained decoding leaves it one choice, *which* words of the sources to quote, and the
+citation names the source the quote was taken from. At each step the allowed tokens are those
+whose bytes continue the answer so far as a substring of a source (byte-level, so it holds for
+any tokenizer and any script); once the quote ends at a word edge the model may open ``[``,
+then only the numbers of the sources holding that exact quote, ``]`` and the end token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from desktop.core.keywords import UNSPACED
+
+_UNSPACED_CHAR = re.compile(f"[{UNSPACED}]")
+
+
+@dataclass(frozen=True)
+class TokenTable:
+    """A model's vocabulary as bytes, for byte-level matching."""
+
+    pieces: tuple[bytes, ...]  # token id -> its bytes (b"" for control tokens)
+    by_bytes: Mapping[bytes, int]  # bytes -> the token id that spells them alone
+    longest: int
+    ends: tuple[int, ...]  # the end-of-generation tokens
+    open_cite: int  # the token " [" that begins a citation
+
+    @classmethod
+    def build(cls, pieces: Sequence[bytes], ends: Sequence[int], open_cite: int
+              ) -> TokenTable:
+        by_bytes: dict[bytes, int] = {}
+        for token, piece in enumerate(pieces):
+            if piece and token != open_cite:
+                by_bytes.setdefault(piece, token)
+        return cls(tuple(pieces), by_bytes, max(map(len, by_bytes), default=1), tuple(ends),
+                   open_cite)
+
+    def spelling(self, text: bytes, at: int = 0) -> list[int]:
+        """The tokens whose bytes begin ``text`` at offset ``at``."""
+        stop = min(len(text), at + self.longest)
+        return [t for j in range(at + 1, stop + 1)
+                if (t := self.by_bytes.get(text[at:j])) is not None]
+
+
+def _char_at(text: bytes, at: int) -> str:
+    """The character whose UTF-8 starts at byte ``at`` ("" at the end or mid-character)."""
+    if at >= len(text) or 0x80 <= text[at] < 0xC0:
+        return ""
+    return text[at:at + 4].decode("utf-8", "ignore")[:1]
+
+
+def _char_before(text: bytes, at: int) -> str:
+    start = at - 1
+    while start > 0 and 0x80 <= text[start] < 0xC0:
+        start -= 1
+    return text[start:at].decode("utf-8", "ignore") if at > 0 else ""
+
+
+def _capitalized(text: bytes, at: int) -> bytes | None:
+    """``text`` from ``at`` with its first letter upper-cased (same length in UTF-8), if it
+    is a lower-case letter: an answer may begin a sentence where the source is mid-sentence."""
+    char = _char_at(text, at)
+    upper = char.upper().encode()
+    if not char.islower() or len(upper) != len(char.encode()):
+        return None
+    return upper + text[at + len(upper):]
+
+
+def _may_open(char: str) -> bool:
+    """Whether a quote may begin with ``char``: a letter, digit, space or opening mark."""
+    return char.isalnum() or char.isspace() or char in "([{\"'“‘«¿¡#$€£-"
+
+
+def _inside_word(before: str, after: str) -> bool:
+    """Whether a cut between ``before`` and ``after`` splits a word of a spaced script."""
+    return (before.isalnum() and after.isalnum()
+            and not (_UNSPACED_CHAR.match(before) or _UNSPACED_CHAR.match(after)))
+
+
+class Quote:
+    """The decoding constraint for one answer over numbered sources."""
+
+    def __init__(self, sources: Mapping[int, str], table: TokenTable) -> None:
+        self.table = table
+        self.sources = {n: text.encode("utf-8") for n, text in sources.items()}
+        # Where a quote may begin: on a character, not inside a word (a space before a word
+        # counts: the model then writes the word with its leading space).
+        self._starts = {n: [i for i in range(len(text)) if self._is_edge(text, i)
+                            and _may_open(_char_at(text, i))]
+                        for n, text in self.sources.items()}
+
+    @staticmethod
+    def _is_edge(text: bytes, at: int) -> bool:
+        """A character boundary that does not split a word."""
+        if at < len(text) and 0x80 <= text[at] < 0xC0:
+            return False
+        return not _inside_word(_char_before(text, at), _char_at(text, at))
+
+    def _ends(self, quote: bytes) -> dict[int, list[int]]:
+        """Per source, the byte offsets where ``quote`` (found from a start, its first letter
+        in either case) ends."""
+        out: dict[int, list[int]] = {}
+        for n, text in self.sources.items():
+            found = sorted({at + len(quote) for at in self._starts[n]
+                            if text.startswith(quote, at)
+                            or (_capitalized(text, at) or b"").startswith(quote)})
+            if found:
+                out[n] = found
+        return out
+
+    def allowed(self, generated: Sequence[int]) -> list[int]:
+        """The tokens that may come after ``generated`` (the answer's tokens so far)."""
+        table = self.table
+        if table.open_cite in generated:
+            cut = list(generated).index(table.open_cite)
+            return self._citation(generated[:cut], b"".join(
+                table.pieces[t] for t in generated[cut + 1:]))
+        quote = b"".join(table.pieces[t] for t in generated)
+        if not quote:
+            return sorted({t for n, text in self.sources.items() for at in self._starts[n]
+                           for variant in (text[at:], _capitalized(text, at)) if variant
+                           for t in table.spelling(variant)})
+        ends = self._ends(quote)
+        allowed = {t for n, offsets in ends.items() for at in offsets
+                   for t in table.spelling(self.sources[n], at)}
+        if self._citable(quote, ends):
+            allowed.add(table.open_cite)
+        return sorted(allowed) or list(table.ends)
+
+    def _citable(self, quote: bytes, ends: Mapping[int, list[int]]) -> list[int]:
+        """The sources where ``quote`` is a whole quote: words not cut, text not blank."""
+        if not quote.strip():
+            return []
+        return [n for n, offsets in ends.items()
+                if any(self._is_edge(self.sources[n], at) for at in offsets)]
+
+    def _citation(self, quote_tokens: Sequence[int], cite: bytes) -> list[int]:
+        """After ``[``: the digits of a source holding the quote, then ``]``, then the end."""
+        quote = b"".join(self.table.pieces[t] for t in quote_tokens)
+        marks = [f"{n}]".encode() for n in self._citable(quote, self._ends(quote))]
+        if cite in marks:
+            return list(self.table.ends)
+        allowed = {t for mark in marks if mark.startswith(cite)
+                   for t in self.table.spelling(mark, len(cite))}
+        return sorted(allowed) or list(self.table.ends)
