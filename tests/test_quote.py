@@ -29,18 +29,12 @@ def spell(quote: Quote, tokens: list[int]) -> bytes:
     return b"".join(quote.table.pieces[t] for t in tokens)
 
 
-def verbatim(span: str, source: str) -> bool:
-    """``span`` is in ``source``, but for the case of its first letter."""
-    return span in source or span[:1].lower() + span[1:] in source
-
-
 def test_a_quote_starts_only_where_a_word_of_a_source_starts(engine):
     quote = Quote({1: LEASE, 2: CAPITAL}, engine.token_table())
     first = {spell(quote, [t]) for t in quote.allowed([])}
-    # A word as the source has it, or capitalized (an answer may start a sentence there).
-    assert {b"The", b" lease", b" sixty", b"lease", b"Notice", b"Written"} <= first
-    assert all(verbatim(p.decode("utf-8", "ignore"), LEASE + CAPITAL) for p in first)
-    assert not {b"ease", b"he", b"ixty", b"SIXTY", b"."} & first
+    assert {b"The", b" lease", b" sixty", b"lease", b"six"} <= first
+    assert all(p in (LEASE + CAPITAL).encode() for p in first)
+    assert not {b"ease", b"he", b"ixty", b"Sixty", b"."} & first
     # No token that starts inside a Chinese character's bytes.
     assert all(not 0x80 <= p[0] < 0xC0 for p in first if p)
 
@@ -78,7 +72,7 @@ def test_a_quoted_answer_is_a_verbatim_span_of_the_source_it_cites(engine, quest
     assert len(answer.cited) == 1 and answer.invalid_citations == 0
     cited = next(s for s in answer.sources if s.n == answer.cited[0])
     span = strip_citations(said).strip()
-    assert span and verbatim(span, cited.excerpt or cited.text)
+    assert span and span in (cited.excerpt or cited.text)
 
 
 def test_answers_are_free_while_an_adapter_shapes_them(engine, tmp_path):
@@ -94,5 +88,14 @@ def test_answers_are_free_while_an_adapter_shapes_them(engine, tmp_path):
                                                 passages=passages)).generation_text()
     finally:
         engine.set_adapters([])
-    assert verbatim(strip_citations(texts[0.0]).strip(), LEASE)
-    assert not verbatim(strip_citations(texts[1.0]).strip(), LEASE)
+    assert strip_citations(texts[0.0]).strip() in LEASE
+    assert strip_citations(texts[1.0]).strip() not in LEASE
+
+
+def test_a_long_quote_stops_in_time_to_cite_its_source(engine):
+    text = " ".join(f"word{i}" for i in range(200))
+    quote = Quote({1: text}, engine.token_table(), max_tokens=12)
+    said = engine.tokenize(text)[:8]
+    assert quote.allowed(said[:6]) != [quote.table.open_cite]  # room left: the quote goes on
+    cut = next(i for i in range(7, 12) if quote.table.open_cite in quote.allowed(said[:i]))
+    assert quote.allowed(said[:cut]) == [quote.table.open_cite]  # at a word edge: cite now

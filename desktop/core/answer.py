@@ -199,7 +199,7 @@ class Answerer:
         constraint = None
         if self.quote and sources and not any(scale for _, scale in self.engine.adapters):
             constraint = Quote({s.n: (s.excerpt or s.text).strip() for s in sources},
-                               self.engine.token_table())
+                               self.engine.token_table(), self.max_answer_tokens)
         gen = self.engine.chat(build_messages(question, sources), self.max_answer_tokens,
                                temperature=temperature, cancel=cancel, constraint=constraint)
         stats: Generation = yield from gen

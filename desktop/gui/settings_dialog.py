@@ -122,7 +122,7 @@ class SettingsDialog(QDialog):
                                   "with the question; a small model answers better from a few. "
                                   "A large model can read whole passages.")
         self.sentences.setValue(settings.focus_sentences)
-        self.quote = QCheckBox("Answer with the sources' own words", self)
+        self.quote = QCheckBox("Quote the sources word for word", self)
         self.quote.setToolTip("The model may only copy a passage of one source, then cite it: "
                               "a small model then cannot reword, translate or invent. Turn it "
                               "off for a large model. Answers with an adapter are never "
@@ -138,7 +138,7 @@ class SettingsDialog(QDialog):
         form.addRow("Context size", self.n_ctx)
         form.addRow("Passages per answer", self.passages)
         form.addRow("Sentences the model reads", self.sentences)
-        form.addRow("Quotes", self.quote)
+        form.addRow("Answers", self.quote)
         form.addRow("Data folder", _path_row(self.data_dir, self._browse_data))
         note = QLabel("A new data folder holds its own index: folders indexed before stay in "
                       "the old one.", self)
