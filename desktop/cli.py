@@ -292,7 +292,8 @@ def _passage_options(f):
     model reads, and whether it must quote them."""
     f = click.option("--quote/--free", "quote", default=None,
                      help="Answer with a verbatim passage of one source, cited, or in the "
-                          "model's own words (default: the settings', quote).")(f)
+                          "model's own words (default: the settings'; auto: quotes for a "
+                          "question in a script the model hardly knows).")(f)
     f = click.option("--sentences", "sentences", type=click.IntRange(0, 50),
                      help="Sentences of the passages the prompt carries; 0: whole passages "
                           "(default: the settings', 2).")(f)
@@ -307,7 +308,12 @@ def _answerer(engine, retriever, k: int | None, sentences: int | None, quote: bo
     settings = Settings.load()
     return Answerer(engine, retriever, k=k or settings.passages,
                     sentences=settings.focus_sentences if sentences is None else sentences,
-                    quote=settings.quote_answers if quote is None else quote)
+                    quote=_quote_mode(quote, settings.quote_answers))
+
+
+def _quote_mode(flag: bool | None, default: str = "auto") -> str:
+    """--quote → "always", --free → "never", neither → ``default``."""
+    return default if flag is None else ("always" if flag else "never")
 
 
 def _adapter_options(f):
@@ -453,12 +459,13 @@ def compare(question: str, collections: tuple[str, ...], k: int | None, sentence
               help="Passages per answer.")
 @click.option("--sentences", type=click.IntRange(0, 50), default=FOCUS_SENTENCES,
               show_default=True, help="Sentences of the passages the prompt carries (0: whole).")
-@click.option("--quote/--free", default=True, show_default=True,
-              help="Answers quote a source verbatim, or are in the model's own words.")
+@click.option("--quote/--free", default=None,
+              help="Every answer quotes a source verbatim, or none does (default: auto, "
+                   "quotes for a question in a script the model hardly knows).")
 @_adapter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: bool,
-          model: Path | None, k: int, sentences: int, quote: bool, adapters: tuple[str, ...],
+          model: Path | None, k: int, sentences: int, quote: bool | None, adapters: tuple[str, ...],
           adapter_scales: tuple[float, ...], as_json: bool) -> None:
     """Retrieval and answer quality on DATASET (a folder of ../shared/eval), per configuration.
 
@@ -497,7 +504,8 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
             with _engine(model) as engine:
                 engine.set_adapters(pairs)  # checked before any answer is spent
                 engine.set_adapters([])
-                answerer = Answerer(engine, retriever, k=k, sentences=sentences, quote=quote)
+                answerer = Answerer(engine, retriever, k=k, sentences=sentences,
+                                    quote=_quote_mode(quote))
                 answers = _answer_rows(answerer, ds, store, line, pairs)
             for config, row in answers.items():
                 rows.setdefault(config, {}).update(row)

@@ -83,8 +83,9 @@ class Settings:
     passages: int = 5
     #: Sentences of those passages the prompt carries (0: the passages whole); see core/focus.py.
     focus_sentences: int = 2
-    #: Answers quote the sources word for word (see core/quote.py); off: the model's own words.
-    quote_answers: bool = True
+    #: When answers quote a source word for word (core/quote.py): "auto" (questions in a
+    #: script the model hardly knows), "always" or "never".
+    quote_answers: str = "auto"
     #: GGUF LoRA adapters applied on top of the model: [{"path": ..., "scale": ...}].
     adapters: list[dict[str, Any]] = field(default_factory=list)
     #: Where the database, conversations and adapters live ("": the default data folder).

@@ -144,15 +144,15 @@ def test_settings_are_saved_and_applied(qtbot, make_window):
     dialog.passages.setValue(3)
     dialog.sentences.setValue(0)
     dialog.n_ctx.setValue(1024)
-    assert dialog.quote.isChecked()  # the default
-    dialog.quote.setChecked(False)
+    assert dialog.quote.currentData() == "auto"  # the default
+    dialog.quote.setCurrentIndex(dialog.quote.findData("never"))
     with qtbot.waitSignal(window.answers.model_state, timeout=120_000,
                           check_params_cb=lambda s: s.model == "model" and s.state == "ready"):
         qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Ok),
                          Qt.MouseButton.LeftButton)
     saved = Settings.load()
     assert (saved.passages, saved.focus_sentences, saved.n_ctx, saved.n_threads) == (3, 0, 1024, 1)
-    assert saved.quote_answers is False
+    assert saved.quote_answers == "never"
     assert (home().config / "settings.json").is_file()
     assert window.backend.engine().n_ctx == 1024  # the model was reloaded with the new context
     assert window.model_labels["model"].text().endswith("1 thread")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from desktop.core.adapters import write_lora
-from desktop.core.answer import Answerer
+from desktop.core.answer import Answerer, sources_from
 from desktop.core.citations import strip_citations
 from desktop.core.engine import Engine
 from desktop.core.jobs import run_job
@@ -66,7 +66,7 @@ def test_each_step_continues_the_quote_and_the_citation_names_its_sources(engine
 def test_a_quoted_answer_is_a_verbatim_span_of_the_source_it_cites(engine, question, source):
     passages = [Passage(i, f"{i}.txt", None, None, None, text, 1.0)
                 for i, text in enumerate([LEASE, DATA, CAPITAL, THAI], start=1)]
-    answer = run_job(Answerer(engine, None, quote=True).ask(question, passages=passages))
+    answer = run_job(Answerer(engine, None, quote="always").ask(question, passages=passages))
     said = answer.generation_text()
     assert said.endswith("]") and "\ufffd" not in said
     assert len(answer.cited) == 1 and answer.invalid_citations == 0
@@ -78,7 +78,7 @@ def test_a_quoted_answer_is_a_verbatim_span_of_the_source_it_cites(engine, quest
 def test_answers_are_free_while_an_adapter_shapes_them(engine, tmp_path):
     """Quotes hold at adapter scale 0 (the base model); at a real scale the adapter writes."""
     passages = [Passage(1, "1.txt", None, None, None, LEASE, 1.0)]
-    answerer = Answerer(engine, None, quote=True)
+    answerer = Answerer(engine, None, quote="always")
     adapter = write_lora(engine.info, tmp_path / "tone.gguf", magnitude=2.0, seed=0)
     texts = {}
     try:
@@ -99,3 +99,22 @@ def test_a_long_quote_stops_in_time_to_cite_its_source(engine):
     assert quote.allowed(said[:6]) != [quote.table.open_cite]  # room left: the quote goes on
     cut = next(i for i in range(7, 12) if quote.table.open_cite in quote.allowed(said[:i]))
     assert quote.allowed(said[:cut]) == [quote.table.open_cite]  # at a word edge: cite now
+
+
+@pytest.mark.parametrize(("question", "quoted"), [
+    ("What notice does the lease require?", False),
+    ("What could be novel candidates as potent inhibitors of papain like cysteine proteases?",
+     False),
+    ("Wie viele Einwohner hat Berlin?", False),
+    ("Какая столица России?", True),
+    ("中国的首都是哪里？", True),
+    ("เมืองหลวงของประเทศไทยคืออะไร", True),
+    ("ما هي عاصمة مصر؟", True),
+    ("भारत की राजधानी क्या है?", True),
+])
+def test_auto_quotes_questions_in_a_script_the_model_hardly_knows(engine, question, quoted):
+    assert not Answerer(engine, None, quote="always").quoting(question, [])  # nothing to quote
+    sources = sources_from([Passage(1, "1.txt", None, None, None, LEASE, 1.0)])
+    assert Answerer(engine, None, quote="auto").quoting(question, sources) is quoted
+    assert Answerer(engine, None, quote="always").quoting(question, sources)
+    assert not Answerer(engine, None, quote="never").quoting(question, sources)

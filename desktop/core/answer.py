@@ -16,7 +16,7 @@ from pathlib import Path
 from desktop.core.citations import check_citations
 from desktop.core.engine import Engine, Generation, Token
 from desktop.core.focus import FOCUS_SENTENCES, focus
-from desktop.core.quote import Quote
+from desktop.core.quote import QUOTE_MODES, Quote, unfamiliar
 from desktop.core.retrieve import Passage, Retrieval, Retriever
 
 REFUSAL = "I could not find that in your files."
@@ -136,20 +136,21 @@ def _turn(passages: dict[int, str], question: str) -> str:
 class Answerer:
     """Retrieval + the engine: answers one question at a time.
 
-    ``quote``: an answer from sources is a verbatim span of one of them and cites it
-    (:mod:`desktop.core.quote`), unless an adapter is attached: an adapter is there to shape
-    the wording, so its answers are free.
+    ``quote`` (one of :data:`QUOTE_MODES`): when an answer from sources must be a verbatim
+    span of one of them, citing it (:mod:`desktop.core.quote`): "always", "never", or "auto":
+    for a question in a script the model hardly knows (:func:`unfamiliar`). Never while an
+    adapter is attached: an adapter is there to shape the wording.
     """
 
     def __init__(self, engine: Engine, retriever: Retriever | None, k: int = 5,
                  sentences: int = FOCUS_SENTENCES, max_answer_tokens: int = 128,
-                 quote: bool = False) -> None:
+                 quote: str = "auto") -> None:
         self.engine = engine
         self.retriever = retriever
         self.k = k
         self.sentences = sentences
         self.max_answer_tokens = max_answer_tokens
-        self.quote = quote
+        self.quote = quote if quote in QUOTE_MODES else "auto"
 
     def focused(self, question: str, sources: list[Source]) -> list[Source]:
         """The sources whose best sentences the prompt carries (see :mod:`focus`), numbered
@@ -175,6 +176,13 @@ class Answerer:
             sources = sources[:-1]
         return sources
 
+    def quoting(self, question: str, sources: Sequence[Source]) -> bool:
+        """Whether the answer to ``question`` from ``sources`` is to be quoted."""
+        if not sources or self.quote == "never" or any(s for _, s in self.engine.adapters):
+            return False
+        return self.quote == "always" or unfamiliar(question,
+                                                    self.engine.count_tokens(question))
+
     def ask(self, question: str, collections: Sequence[str] | None = None,
             retrieval: bool = True, mode: str = "hybrid", passages: Sequence[Passage] | None = None,
             temperature: float = 0.0, cancel: threading.Event | None = None,
@@ -197,7 +205,7 @@ class Answerer:
             sources = sources_from(found.passages)
         sources = self.fit(question, self.focused(question, sources))
         constraint = None
-        if self.quote and sources and not any(scale for _, scale in self.engine.adapters):
+        if self.quoting(question, sources):
             constraint = Quote({s.n: (s.excerpt or s.text).strip() for s in sources},
                                self.engine.token_table(), self.max_answer_tokens)
         gen = self.engine.chat(build_messages(question, sources), self.max_answer_tokens,

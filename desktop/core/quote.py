@@ -18,6 +18,25 @@ from desktop.core.keywords import UNSPACED
 
 _UNSPACED_CHAR = re.compile(f"[{UNSPACED}]")
 
+#: When answers are quoted: "auto" (questions in a script the model hardly knows, below),
+#: "always", or "never" (the model's own words).
+QUOTE_MODES = ("auto", "always", "never")
+
+#: A model's tokenizer spends this many tokens per character on a script it was hardly
+#: trained on, and such a model cannot write an answer in it: it can only copy one. Measured
+#: with SmolLM2's tokenizer on ../shared/eval's questions: English 0.14-0.50 (SQuAD, COVID-QA),
+#: German 0.22-0.52, Russian 0.67-0.88, Arabic 0.85-1.13, Thai 0.97-1.93, Hindi 1.00-1.19,
+#: Chinese 1.29-2.20. Quoting lifted XQuAD's hybrid F1 in Russian (0.06 -> 0.18), Chinese
+#: (0.02 -> 0.27) and Thai (0.22 -> 0.27) and cost English COVID-QA 0.19 -> 0.15 (README).
+UNFAMILIAR_TOKENS_PER_CHAR = 0.6
+
+
+def unfamiliar(text: str, tokens: int) -> bool:
+    """Whether ``text``, which the model's tokenizer spells in ``tokens`` tokens, is in a
+    script the model hardly knows (see UNFAMILIAR_TOKENS_PER_CHAR)."""
+    chars = len(text.strip())
+    return chars > 0 and tokens / chars > UNFAMILIAR_TOKENS_PER_CHAR
+
 
 @dataclass(frozen=True)
 class TokenTable:

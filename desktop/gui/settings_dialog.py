@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -25,6 +25,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.config import Settings, default_dirs
+
+#: The quote modes (core/quote.py) as the dialog offers them.
+QUOTE_CHOICES = {"auto": "Quoted when the model hardly knows the language",
+                 "always": "Always quoted from the sources",
+                 "never": "In the model's own words"}
 
 #: Slider steps per 1.0 of adapter scale; the slider goes from 0 to 2.
 SCALE_STEPS = 100
@@ -122,12 +127,15 @@ class SettingsDialog(QDialog):
                                   "with the question; a small model answers better from a few. "
                                   "A large model can read whole passages.")
         self.sentences.setValue(settings.focus_sentences)
-        self.quote = QCheckBox("Quote the sources word for word", self)
-        self.quote.setToolTip("The model may only copy a passage of one source, then cite it: "
-                              "a small model then cannot reword, translate or invent. Turn it "
-                              "off for a large model. Answers with an adapter are never "
-                              "quoted: the adapter shapes their wording.")
-        self.quote.setChecked(settings.quote_answers)
+        self.quote = QComboBox(self)
+        for mode, label in QUOTE_CHOICES.items():
+            self.quote.addItem(label, mode)
+        self.quote.setToolTip("A quoted answer copies a passage of one source word for word, "
+                              "then cites it: the model cannot reword, translate or invent. "
+                              "Automatic quotes when the model hardly knows the question's "
+                              "language. Answers with an adapter are never quoted: the adapter "
+                              "shapes their wording.")
+        self.quote.setCurrentIndex(max(0, self.quote.findData(settings.quote_answers)))
         self.data_dir = QLineEdit(settings.data_dir, self)
         self.data_dir.setPlaceholderText(str(default_dirs().data))
         form = QFormLayout()
@@ -174,7 +182,7 @@ class SettingsDialog(QDialog):
             n_ctx=self.n_ctx.value(),
             passages=self.passages.value(),
             focus_sentences=self.sentences.value(),
-            quote_answers=self.quote.isChecked(),
+            quote_answers=self.quote.currentData(),
             data_dir=self.data_dir.text().strip(),
         )
 
