@@ -205,9 +205,9 @@ class Answerer:
             sources = sources_from(found.passages)
         sources = self.fit(question, self.focused(question, sources))
         constraint = None
-        if self.quoting(question, sources):
-            constraint = Quote({s.n: (s.excerpt or s.text).strip() for s in sources},
-                               self.engine.token_table(), self.max_answer_tokens)
+        if self.quoting(question, sources) and (table := self.engine.token_table()):
+            constraint = Quote({s.n: (s.excerpt or s.text).strip() for s in sources}, table,
+                               self.max_answer_tokens)
         gen = self.engine.chat(build_messages(question, sources), self.max_answer_tokens,
                                temperature=temperature, cancel=cancel, constraint=constraint)
         stats: Generation = yield from gen

@@ -146,7 +146,7 @@ class Engine:
         self._loras: dict[Path, tuple[AdapterInfo, object]] = {}  # loaded adapters by file
         self._retired: list = []  # handles of files changed on disk, freed once detached
         self._attached: tuple[tuple[AdapterInfo, float], ...] = ()
-        self._token_table: TokenTable | None = None
+        self._token_table: TokenTable | None | bool = None  # False: cannot be built
 
     @property
     def n_ctx(self) -> int:
@@ -319,18 +319,20 @@ class Engine:
         """The model's tokens for ``text``, no BOS (``special``: parse control-token text)."""
         return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=special)
 
-    def token_table(self) -> TokenTable:
-        """The vocabulary as bytes (for :class:`desktop.core.quote.Quote`), built once."""
+    def token_table(self) -> TokenTable | None:
+        """The vocabulary as bytes (for :class:`desktop.core.quote.Quote`), built once; None
+        when the tokenizer has no single `` [`` token to open a citation with."""
         if self._token_table is None:
             llm = self.llama
-            pieces = [llm.detokenize([t]) for t in range(llm.n_vocab())]
             opener = self.tokenize(" [")
             if len(opener) != 1:
-                raise GroundedError(f"{self.info.path}: its tokenizer has no ' [' token; "
-                                    "quoted answers need one")
-            ends = [t for t in range(len(pieces)) if self._is_eog(self._vocab, t)]
-            self._token_table = TokenTable.build(pieces, ends, opener[0])
-        return self._token_table
+                log.warning("%s: no ' [' token, so answers cannot be quoted", self.info.path)
+                self._token_table = False
+            else:
+                pieces = [llm.detokenize([t]) for t in range(llm.n_vocab())]
+                ends = [t for t in range(len(pieces)) if self._is_eog(self._vocab, t)]
+                self._token_table = TokenTable.build(pieces, ends, opener[0])
+        return self._token_table or None
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes in the model's context (for the context budget)."""
