@@ -106,8 +106,8 @@ class Quote:
         self.sources = {n: text.encode("utf-8") for n, text in sources.items()}
         # Where a quote may begin: on a letter, digit or opening mark, or on the space before
         # a word (the model then writes the word with its leading space); never inside a word.
-        # (Letting it capitalize the first word, as a sentence would, cost SQuAD F1 0.227 ->
-        # 0.185: the model then starts mid-sentence and quotes too much.)
+        # (Letting a quote capitalize its first letter, as a sentence would, cost SQuAD
+        # hybrid F1 0.227 -> 0.185.)
         self._starts = {n: [i for i in range(len(text)) if self._is_edge(text, i)
                             and _may_open(_char_at(text, i))]
                         for n, text in self.sources.items()}
