@@ -76,6 +76,11 @@ class Source:
         """File name with page (range), as people see it."""
         return source_label(self.path, self.page, self.page_end)
 
+    @property
+    def shown(self) -> str:
+        """What the prompt carries of it: the excerpt, else the whole text."""
+        return (self.excerpt or self.text).strip()
+
 
 @dataclass
 class Answer:
@@ -124,7 +129,7 @@ def build_messages(question: str, sources: Sequence[Source]) -> list[dict[str, s
         messages += [{"role": "user", "content": _turn(passages, example_question)},
                      {"role": "assistant", "content": example_answer}]
     # Best source last: closest to the question, where a small model attends most.
-    passages = {s.n: (s.excerpt or s.text).strip() for s in reversed(sources)}
+    passages = {s.n: s.shown for s in reversed(sources)}
     return [*messages, {"role": "user", "content": _turn(passages, question)}]
 
 
@@ -171,8 +176,7 @@ class Answerer:
         # Dropping the worst source frees its text and its "[n] " label; each is counted once.
         while sources and used > budget:
             worst = sources[-1]
-            shown = (worst.excerpt or worst.text).strip()
-            used -= self.engine.count_tokens(f"[{worst.n}] {shown}\n\n")
+            used -= self.engine.count_tokens(f"[{worst.n}] {worst.shown}\n\n")
             sources = sources[:-1]
         return sources
 
@@ -206,8 +210,7 @@ class Answerer:
         sources = self.fit(question, self.focused(question, sources))
         constraint = None
         if self.quoting(question, sources) and (table := self.engine.token_table()):
-            constraint = Quote({s.n: (s.excerpt or s.text).strip() for s in sources}, table,
-                               self.max_answer_tokens)
+            constraint = Quote({s.n: s.shown for s in sources}, table, self.max_answer_tokens)
         gen = self.engine.chat(build_messages(question, sources), self.max_answer_tokens,
                                temperature=temperature, cancel=cancel, constraint=constraint)
         stats: Generation = yield from gen
