@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from desktop.config import Settings
-from desktop.core.embed import SentenceTransformerEmbedder, groups_by_length
+from desktop.core.embed import OnnxEmbedder, groups_by_length
 from desktop.core.index import EMBED_BATCH, FLUSH_CHUNKS, Indexer
 from desktop.core.jobs import run_job
 from desktop.core.store import ChunkRecord, DocumentUpdate, Store
@@ -60,12 +60,9 @@ def bench_index(corpora: list[Path], say: Report, limit: int | None = None) -> d
             for i, f in enumerate(files):
                 shutil.copy(f, sample / f"{i:05d}-{f.name}")
             corpora = [sample]
-        embedder = SentenceTransformerEmbedder()
-        _ = embedder.model  # load outside the timed part
-        say(
-            f"embedder: {embedder.model_id}, bf16={embedder.bf16} "
-            f"(probe cosine {embedder.bf16_min_cosine})"
-        )
+        embedder = OnnxEmbedder()
+        _ = embedder.session  # load outside the timed part
+        say(f"embedder: {embedder.model_id} (ONNX Runtime, {embedder.pooling} pooling)")
         with Store.open(work / "index.sqlite") as store:
             t0 = time.perf_counter()
             report = run_job(Indexer(store, embedder, Settings()).run(corpora, "bench"))
@@ -86,49 +83,63 @@ def bench_index(corpora: list[Path], say: Report, limit: int | None = None) -> d
         alone_s = time.perf_counter() - t0
         say(f"embedder alone, same chunks, same calls ({EMBED_BATCH} of {FLUSH_CHUNKS} chunks "
             f"by token count): {n / alone_s:.1f} chunks/s")
-        # Ours, ours in fp32 (token-length batching alone) and the reference on the same
-        # slices, alternating, so machine drift hits all three alike.
-        plain = SentenceTransformerEmbedder(bf16=False)
-        _ = plain.model
-        fast_parts, ref_parts, fast_s, plain_s, fp32_s = [], [], 0.0, 0.0, 0.0
-        for i in range(0, n, 512):
-            part = texts[i : i + 512]
-            t0 = time.perf_counter()
-            fast_parts.append(embedder.embed(part))
-            fast_s += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            plain.embed(part)
-            plain_s += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            ref_parts.append(embedder.embed_fp32(part))
-            fp32_s += time.perf_counter() - t0
-        cos = np.sum(np.concatenate(fast_parts) * np.concatenate(ref_parts), axis=1)
     result = {
         "files": report.added,
         "chunks": n,
         "pipeline_chunks_per_s": n / pipeline_s,
         "embedder_alone_chunks_per_s": n / alone_s,
-        "embedder_alone_interleaved_chunks_per_s": n / fast_s,
         "pipeline_vs_embedder_alone": alone_s / pipeline_s,
-        "fp32_chunks_per_s": n / fp32_s,
-        "bf16": embedder.bf16,
-        "speedup_vs_fp32": fp32_s / fast_s,
-        "token_batching_speedup_vs_fp32": fp32_s / plain_s,
-        "min_cosine_vs_fp32": float(cos.min()),
         "peak_rss_mb": own,
         "peak_rss_extractor_mb": child,
     }
-    say(f"fp32 sentence-transformers reference: {n / fp32_s:.1f} chunks/s")
-    say(f"our embedder in fp32 (token-length batches alone): {n / plain_s:.1f} chunks/s "
-        f"= {result['token_batching_speedup_vs_fp32']:.2f}x the reference")
     same = result["pipeline_vs_embedder_alone"]
     say(f"RATIO pipeline / embedder alone (same batches): {same:.3f}")
-    say(
-        f"RATIO our embedder / fp32 reference: {result['speedup_vs_fp32']:.2f}x, "
-        f"min cosine over {n} vectors {result['min_cosine_vs_fp32']:.6f}"
-    )
     say(f"peak memory: {own:.0f} MB (indexer), {child:.0f} MB (extraction child)")
+    result |= compare_with_reference(embedder, texts, say)
     return result
+
+
+def compare_with_reference(embedder: OnnxEmbedder, texts: list[str], say: Report) -> dict:
+    """Our embedder against fp32 sentence-transformers (``SentenceTransformer.encode``, the
+    reference) on the same texts, alternating slices so machine drift hits both alike: speed
+    ratio and the lowest cosine between twin vectors. Without sentence-transformers installed
+    (``pip install -e '.[reference]'``), only the cosine, against the plain numpy forward pass
+    (:mod:`desktop.core.bert_reference`) on a sample."""
+    try:
+        import torch
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        from desktop.core import bert_graph, bert_reference
+
+        sample = texts[:: max(1, len(texts) // 256)]
+        ref = bert_reference.embed(bert_graph.BertWeights(embedder.path),
+                                   embedder.token_ids(sample))
+        cos = float(np.sum(embedder.embed(sample) * ref, axis=1).min())
+        say("sentence-transformers is not installed (pip install -e '.[reference]'): no speed "
+            f"reference; min cosine against the numpy forward pass over {len(sample)} "
+            f"vectors {cos:.7f}")
+        return {"min_cosine_vs_numpy_reference": cos}
+    torch.set_num_threads(embedder.session.get_session_options().intra_op_num_threads)
+    model = SentenceTransformer(str(embedder.path), device="cpu", local_files_only=True)
+    ours_s, ref_s, ours, refs = 0.0, 0.0, [], []
+    for i in range(0, len(texts), 512):
+        part = texts[i : i + 512]
+        t0 = time.perf_counter()
+        ours.append(embedder.embed(part))
+        ours_s += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            refs.append(model.encode(part, batch_size=32, normalize_embeddings=True,
+                                     show_progress_bar=False))
+        ref_s += time.perf_counter() - t0
+    cos = float(np.sum(np.concatenate(ours) * np.concatenate(refs), axis=1).min())
+    n = len(texts)
+    say(f"fp32 sentence-transformers reference: {n / ref_s:.1f} chunks/s; ours "
+        f"{n / ours_s:.1f} chunks/s")
+    say(f"RATIO our embedder / fp32 sentence-transformers: {ref_s / ours_s:.2f}x, min cosine "
+        f"over {n} vectors {cos:.7f}")
+    return {"fp32_chunks_per_s": n / ref_s, "speedup_vs_fp32": ref_s / ours_s,
+            "min_cosine_vs_fp32": cos}
 
 
 def _make_tree(root: Path, n_files: int, per_folder: int = 100) -> None:
@@ -157,7 +168,7 @@ def bench_rescan(say: Report, n_files: int = 10_000, repeats: int = 3) -> dict:
     with tempfile.TemporaryDirectory(prefix="grounded-bench-") as tmp:
         root = Path(tmp) / "tree"
         _make_tree(root, n_files)
-        embedder = SentenceTransformerEmbedder()
+        embedder = OnnxEmbedder()
         with Store.open(Path(tmp) / "index.sqlite") as store:
             t0 = time.perf_counter()
             first = run_job(Indexer(store, embedder).run([root], "bench"))
@@ -226,7 +237,7 @@ def bench_retrieve(eval_dir: Path, say: Report, sizes: tuple[int, ...] = (10_000
         with (eval_dir / name / "questions.jsonl").open(encoding="utf-8") as f:
             questions += [json.loads(line)["question"] for line in f]
     questions = questions[:: max(1, len(questions) // n_queries)][:n_queries]
-    embedder = SentenceTransformerEmbedder()
+    embedder = OnnxEmbedder()
     sample = texts[:: max(1, len(texts) // 1500)]
     t0 = time.perf_counter()
     base = embedder.embed(sample)

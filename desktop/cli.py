@@ -167,7 +167,7 @@ def index(
     as_json: bool,
 ) -> None:
     """Add folders or files to the index, or refresh them (all indexed folders when no PATH)."""
-    from desktop.core.embed import SentenceTransformerEmbedder
+    from desktop.core.embed import OnnxEmbedder
     from desktop.core.index import Indexer
 
     settings = Settings.load()
@@ -175,7 +175,7 @@ def index(
         settings = Settings(
             **{**asdict(settings), "embedder": "" if embedder == "bundled" else embedder}
         )
-    emb = SentenceTransformerEmbedder(settings.embedder, bf16=settings.embed_bf16)
+    emb = OnnxEmbedder(settings.embedder)
     if embedder is not None:
         settings.save()
     line = _ProgressLine()
@@ -348,15 +348,15 @@ def _ideal_replies(pairs: list[tuple[Path, float]]) -> list[str]:
 def _retriever(store):
     """A retriever on the embedder the index was built with (loaded now, so timings measure
     the answers only)."""
-    from desktop.core.embed import SentenceTransformerEmbedder
+    from desktop.core.embed import OnnxEmbedder
     from desktop.core.retrieve import Retriever
 
     emb = store.embedder()
     if emb is None:
         raise GroundedError("nothing is indexed yet: run `grounded index FOLDER` first")
-    setting = "" if emb[0] == SentenceTransformerEmbedder().model_id else emb[0]
-    retriever = Retriever(store, SentenceTransformerEmbedder(setting))
-    _ = retriever.embedder.model
+    setting = "" if emb[0] == OnnxEmbedder().model_id else emb[0]
+    retriever = Retriever(store, OnnxEmbedder(setting))
+    _ = retriever.embedder.session
     return retriever
 
 
@@ -477,7 +477,7 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
     """
     from desktop.core import evaluate
     from desktop.core.answer import Answerer
-    from desktop.core.embed import SentenceTransformerEmbedder
+    from desktop.core.embed import OnnxEmbedder
     from desktop.core.index import Indexer
     from desktop.core.retrieve import Retriever
     from desktop.core.store import Store
@@ -486,7 +486,7 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
     if pairs and no_answers:
         raise click.UsageError("--adapter needs answers: drop --no-answers")
     ds = evaluate.load_dataset(dataset, questions, limit)
-    emb = SentenceTransformerEmbedder()
+    emb = OnnxEmbedder()
     line = _ProgressLine()
     rows: dict[str, dict[str, float]] = {}
     with evaluate.temporary_workdir() as tmp, Store.open(Path(tmp) / "eval.sqlite") as store:

@@ -59,7 +59,7 @@ def home() -> Dirs:
 class Settings:
     """User-tunable settings; unknown keys in the file are ignored, missing ones defaulted."""
 
-    #: A sentence-transformers model folder, or "" for the bundled all-MiniLM-L6-v2.
+    #: A BERT-family sentence-transformers model folder, or "" for the bundled all-MiniLM-L6-v2.
     embedder: str = ""
     #: Files larger than this are skipped (and recorded as skipped).
     max_file_mb: float = 100.0
@@ -69,8 +69,6 @@ class Settings:
     #: Chunk size and overlap in embedder tokens (capped by the embedder's max sequence length).
     chunk_tokens: int = 200
     chunk_overlap: int = 32
-    #: Embed in bfloat16 where the CPU supports it and the vectors match fp32 (checked at load).
-    embed_bf16: bool = True
     #: The GGUF model file, or "" for the bundled SmolLM2-135M-Instruct.
     model: str = ""
     #: Layers offloaded to the GPU: None offloads all where the llama.cpp build can, 0 none.

@@ -32,10 +32,10 @@ def eval_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from desktop.core.embed import SentenceTransformerEmbedder
+    from desktop.core.embed import OnnxEmbedder
 
-    emb = SentenceTransformerEmbedder()
-    _ = emb.model
+    emb = OnnxEmbedder()
+    _ = emb.session
     return emb
 
 

@@ -9,13 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from desktop.core.chunk import Chunker
-from desktop.core.embed import SentenceTransformerEmbedder
+from desktop.core.embed import OnnxEmbedder
 from desktop.core.extract import Section
 
 
 @pytest.fixture(scope="module")
 def tokenizer_embedder():
-    return SentenceTransformerEmbedder()  # the tokenizer loads without the model
+    return OnnxEmbedder()  # the tokenizer loads without the model
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Background work that yields the CPU to embedding.
 
-On a machine with few cores, extraction and chunking compete with the embedder's threads; a
-torch thread that loses its core stalls its partner at the next barrier. Running the helpers
+On a machine with few cores, extraction and chunking compete with the embedder's threads; an
+embedder thread that loses its core stalls its partner at the next barrier. Running the helpers
 at a lower priority lets them use the cycles the embedder leaves, and no more.
 """
 

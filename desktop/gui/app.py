@@ -1,6 +1,6 @@
 """`grounded gui`: open the window. The window shows first; models load behind it.
 
-Start-up imports only Qt and the window's own modules: numpy, SQLite, torch and llama.cpp are
+Start-up imports only Qt and the window's own modules: numpy, SQLite, ONNX Runtime and llama.cpp are
 imported by the background jobs that need them. ``python -m desktop.gui.app --exit-when-ready``
 quits as soon as the window has been shown and the event loop has turned once, printing the
 time since the process started (the start-up benchmark runs it).

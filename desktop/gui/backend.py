@@ -2,7 +2,7 @@
 
 No Qt here and no widget: every method runs on a job's thread (see :mod:`desktop.gui.workers`)
 and does what the CLI's commands do (``index``, ``status``, ``ask``), with the same core
-objects. Heavy modules (numpy, apsw, torch, llama_cpp) are imported inside the methods, so
+objects. Heavy modules (numpy, apsw, onnxruntime, llama_cpp) are imported inside the methods, so
 importing this module costs nothing on the window's start-up path.
 
 Threads: the index lane and the answer lane each run one job at a time. Index jobs and quick
@@ -112,14 +112,14 @@ class Backend:
 
     def embedder(self, setting: str | None = None) -> SharedEmbedder:
         """The embedder for a setting ("" bundled; None: the settings' own), created once."""
-        from desktop.core.embed import SentenceTransformerEmbedder, resolve_model
+        from desktop.core.embed import OnnxEmbedder, resolve_model
 
         setting = self.settings.embedder if setting is None else setting
         model_id = resolve_model(setting)[1]
         with self._lock:
             if model_id not in self._embedders:
                 self._embedders[model_id] = SharedEmbedder(
-                    SentenceTransformerEmbedder(setting, bf16=self.settings.embed_bf16))
+                    OnnxEmbedder(setting))
             return self._embedders[model_id]
 
     def index_embedder(self) -> SharedEmbedder:

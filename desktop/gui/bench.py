@@ -77,10 +77,9 @@ import json, os, sys
 sys.path.insert(0, {repo!r})
 from desktop.gui.bench import rss_mb
 steps = [("python", rss_mb())]
-import torch; steps.append(("torch", rss_mb()))
-import sentence_transformers; steps.append(("sentence-transformers", rss_mb()))
-from desktop.core.embed import SentenceTransformerEmbedder
-e = SentenceTransformerEmbedder(); e.embed(["warm up"]); steps.append(("MiniLM loaded", rss_mb()))
+import onnxruntime; steps.append(("onnxruntime", rss_mb()))
+from desktop.core.embed import OnnxEmbedder
+e = OnnxEmbedder(); e.embed(["warm up"]); steps.append(("MiniLM loaded", rss_mb()))
 from desktop.core.engine import Engine
 g = Engine(n_threads=1); _ = g.llama; steps.append((f"SmolLM2, n_ctx {{g.n_ctx}}", rss_mb()))
 print(json.dumps(steps))

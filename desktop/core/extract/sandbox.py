@@ -2,10 +2,10 @@
 
 Untrusted files can make a parser loop, recurse or allocate without bound. ExtractionSandbox
 keeps one persistent child process (multiprocessing "spawn": the parent may hold threads and
-torch, which fork would copy) that imports only this package, caps its own address space with
-``RLIMIT_AS`` and extracts the paths it is sent over a pipe. A call that runs past the time
-limit kills the child; a child that runs out of memory or crashes is replaced lazily on the next
-call, so one bad file costs one ExtractError and never stops a run.
+loaded models, which fork would copy) that imports only this package, caps its own address
+space with ``RLIMIT_AS`` and extracts the paths it is sent over a pipe. A call that runs past
+the time limit kills the child; a child that runs out of memory or crashes is replaced lazily
+on the next call, so one bad file costs one ExtractError and never stops a run.
 
 As with any "spawn" child, Python re-runs the parent's main *script* (not a ``python -m``
 module) in the child: entry scripts must stay light to import and keep their work under
