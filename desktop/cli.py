@@ -153,7 +153,8 @@ def gui(exit_when_ready: bool) -> None:
 @click.option("--collection", "-c", help="Collection to add to (default: 'default').")
 @click.option(
     "--embedder",
-    help="A sentence-transformers model folder ('bundled' for the default); saved in the settings.",
+    help="A BERT-family sentence-transformers model folder ('bundled' for the default); "
+    "saved in the settings.",
 )
 @click.option(
     "--reembed", is_flag=True, help="Re-embed everything (needed after an embedder change)."
