@@ -357,7 +357,7 @@ def _retriever(store):
         raise GroundedError("nothing is indexed yet: run `grounded index FOLDER` first")
     setting = "" if emb[0] == OnnxEmbedder().model_id else emb[0]
     retriever = Retriever(store, OnnxEmbedder(setting))
-    _ = retriever.embedder.session
+    retriever.embedder.load()
     return retriever
 
 

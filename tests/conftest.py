@@ -35,7 +35,7 @@ def embedder():
     from desktop.core.embed import OnnxEmbedder
 
     emb = OnnxEmbedder()
-    _ = emb.session
+    emb.load()
     return emb
 
 

@@ -128,6 +128,14 @@ class OnnxEmbedder:
                 self._session = self._load()
         return self._session
 
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    def load(self) -> None:
+        """Build the session now (it is otherwise built by the first :meth:`embed`)."""
+        _ = self.session
+
     def _load(self):
         import time
 

@@ -65,11 +65,11 @@ class SharedEmbedder:
 
     @property
     def loaded(self) -> bool:
-        return getattr(self.inner, "_model", None) is not None
+        return self.inner.loaded
 
     def load(self) -> None:
         with self._lock:
-            _ = self.inner.model
+            self.inner.load()
 
     def embed(self, texts: Sequence[str]):
         with self._lock:
