@@ -204,8 +204,8 @@ def short_of_memory(tuner, examples, tokens: int) -> int:
     (this machine has GBs to spare, so the shortage is what the tuner is told)."""
     longest = max(len(e) for e in tune_train.encode(tuner.tokenizer, examples,
                                                      TINY.system_prompt))
-    per_token = tune_train.bytes_per_token(tuner.model.config, longest)
-    return int((tune_current_rss() + per_token * tokens) / tune_module.MEMORY_SHARE)
+    need = tune_train.training_bytes(tuner.model.config, tokens, longest)
+    return int((tune_current_rss() + need) / tune_module.MEMORY_SHARE)
 
 
 def test_short_memory_lowers_the_tokens_per_batch_before_training(tuned, examples,

@@ -310,18 +310,19 @@ class Tuner:
         largest batch; the cap lowered when that would not fit."""
         opts = self.options
         lengths = [len(e) for e in train]
-        per_token = tune_train.bytes_per_token(self.model.config, max(lengths))
+        config, longest = self.model.config, max(lengths)
         resident = current_rss()
         available = self._available()
         cap = opts.batch_tokens
         if available is not None:
-            fits = int((available * MEMORY_SHARE - resident) // per_token)
+            fits = tune_train.tokens_that_fit(config, available * MEMORY_SHARE - resident,
+                                              longest)
             if fits < cap:
-                if fits < max(lengths):
+                if fits < longest:
+                    need = resident + tune_train.training_bytes(config, longest, longest)
                     raise GroundedError(
                         f"not enough memory to train: {available / 1e9:.1f} GB available, an "
-                        f"example of {max(lengths):,} tokens needs about "
-                        f"{(resident + per_token * max(lengths)) / 1e9:.1f} GB")
+                        f"example of {longest:,} tokens needs about {need / 1e9:.1f} GB")
                 log.info("tokens per batch lowered from %d to %d to fit memory", cap, fits)
                 cap = fits
         batches = tune_train.plan_batches(lengths, cap, opts.batch_examples, opts.epochs,
@@ -336,7 +337,7 @@ class Tuner:
         # ~8 s of llama.cpp loading and evaluating; then every held-out answer twice.
         check_s = 3 * opts.check_tokens / speed * 0.5 + 8.0
         after_s = check_s + held_tokens / GENERATION_TOKENS_PER_S
-        peak = max(peak_rss(), resident + per_token * biggest)
+        peak = max(peak_rss(), resident + tune_train.training_bytes(config, biggest, longest))
         return Estimate(
             examples=n_examples, trained=len(train), held_out=len(held_out), epochs=opts.epochs,
             steps=len(batches), train_tokens=tokens, tokens_per_s=speed, train_s=tokens / speed,
@@ -348,10 +349,13 @@ class Tuner:
         return available_memory()
 
     def _measure_speed(self, sample: list[tune_train.Encoded]) -> dict[int, float]:
-        """Tokens/s of a forward + backward pass on ``sample`` (the first batch), after an
-        untimed pass on one example, per thread count: the threads asked for, or the physical
-        cores and 1 (the faster count is used: on a busy machine BLAS threads waiting for a
-        core can be slower than one). No step is taken."""
+        """Tokens/s of a forward + backward pass on the first example of ``sample`` (the
+        first batch), after an untimed pass on its first 32 tokens, per thread count: the
+        threads asked for, or the physical cores and 1 (the faster count is used: on this
+        2-core machine with the other core busy, 2 BLAS threads ran at 18–74 tokens/s where
+        1 ran at 126–157). One example, not the batch, because a slow thread count costs its
+        time in full (~7 s for a 130-token example at 18 tokens/s); it reads ~10% below a
+        batch of 4 (150 against 170 tokens/s on 130-token examples). No step is taken."""
         from threadpoolctl import threadpool_limits
 
         from desktop.core.engine import physical_cores
@@ -361,8 +365,11 @@ class Tuner:
         speeds = {}
         for n in counts:
             threadpool_limits(n, user_api="blas")
-            self.model.loss_and_grads(*self._collate(sample[:1]), self.lora)
-            ids, targets = self._collate(sample)
+            first, n_warm = sample[0], min(32, len(sample[0]))
+            warm = tune_train.Encoded(first.example, tuple(first.ids[:n_warm - 1]),
+                                      tuple(first.ids[n_warm - 1:n_warm]))
+            self.model.loss_and_grads(*self._collate([warm]), self.lora)
+            ids, targets = self._collate(sample[:1])
             t0 = time.perf_counter()
             self.model.loss_and_grads(ids, targets, self.lora)
             speeds[n] = ids.size / max(time.perf_counter() - t0, 1e-6)
