@@ -301,7 +301,7 @@ class Engine:
     def logits(self, tokens: Sequence[int]):
         """The logits (a float32 array, tokens × vocabulary) the model, with the attached
         adapters, gives after each of ``tokens`` evaluated from scratch. Needs an engine made
-        with ``logits_all=True`` (tune's self-check compares them with transformers')."""
+        with ``logits_all=True`` (tune's self-check compares them with its numpy model's)."""
         import numpy as np
 
         if not self.logits_all:

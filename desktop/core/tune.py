@@ -351,25 +351,28 @@ class Tuner:
     def _measure_speed(self, sample: list[tune_train.Encoded]) -> dict[int, float]:
         """Tokens/s of a forward + backward pass on the first example of ``sample`` (the
         first batch), after an untimed pass on its first 32 tokens, per thread count: the
-        threads asked for, or the physical cores and 1 (the faster count is used: on this
-        2-core machine with the other core busy, 2 BLAS threads ran at 18–74 tokens/s where
-        1 ran at 126–157). One example, not the batch, because a slow thread count costs its
-        time in full (~7 s for a 130-token example at 18 tokens/s); it reads ~10% below a
-        batch of 4 (150 against 170 tokens/s on 130-token examples). No step is taken."""
+        threads asked for, or 1 and the physical cores that are free now (the faster count
+        is used). BLAS threads meet after every matrix product, so a thread whose core
+        another process holds stalls the rest: on this 2-core machine with the other core
+        busy, 2 threads ran at 2.6–60 tokens/s where 1 ran at 146–160, and measuring them
+        cost up to 40 s; a busy core is therefore not tried. One example, not the batch: it
+        reads ~10% below a batch of 4 (150 against 170 tokens/s on 130-token examples). No
+        step is taken."""
         from threadpoolctl import threadpool_limits
 
+        from desktop.core.cpuload import free_threads
         from desktop.core.engine import physical_cores
 
         counts = [self.options.threads] if self.options.threads else sorted(
-            {physical_cores(), 1}, reverse=True)
+            {free_threads(physical_cores(), interval=0.2), 1}, reverse=True)
         speeds = {}
+        first, n_warm = sample[0], min(32, len(sample[0]))
+        warm = tune_train.Encoded(first.example, tuple(first.ids[:n_warm - 1]),
+                                  tuple(first.ids[n_warm - 1:n_warm]))
         for n in counts:
             threadpool_limits(n, user_api="blas")
-            first, n_warm = sample[0], min(32, len(sample[0]))
-            warm = tune_train.Encoded(first.example, tuple(first.ids[:n_warm - 1]),
-                                      tuple(first.ids[n_warm - 1:n_warm]))
             self.model.loss_and_grads(*self._collate([warm]), self.lora)
-            ids, targets = self._collate(sample[:1])
+            ids, targets = self._collate([first])
             t0 = time.perf_counter()
             self.model.loss_and_grads(ids, targets, self.lora)
             speeds[n] = ids.size / max(time.perf_counter() - t0, 1e-6)
