@@ -4,13 +4,16 @@ model, the hand-written backward pass against finite differences on a tiny rando
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import gguf
 import numpy as np
 import pytest
 
 from desktop.core.answer import SYSTEM_BARE
 from desktop.core.engine import Engine, bundled_model_path
+from desktop.core.errors import GroundedError
 from desktop.core.tune_examples import read_examples
 from desktop.core.tune_export import correlation, permute_rows
 from desktop.core.tune_lora import KINDS, AdamW, Lora
@@ -174,3 +177,43 @@ def test_the_numpy_model_reads_the_bundled_gguf_like_llama_cpp(bundled):
     # weights dequantized here, 8-bit activations in llama.cpp).
     assert correlation(ours, theirs) >= 0.99
     assert np.mean(ours.argmax(1) == theirs.argmax(1)) > 0.9
+
+
+def write_tiny_gguf(path: Path, model: LlamaModel, dtype=np.float32) -> Path:
+    """``model`` as a llama GGUF (no tokenizer: enough for :func:`load_gguf`)."""
+    c = model.config
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_block_count(c.n_layer)
+    writer.add_context_length(64)
+    writer.add_embedding_length(c.n_embd)
+    writer.add_feed_forward_length(c.n_ff)
+    writer.add_head_count(c.n_head)
+    writer.add_head_count_kv(c.n_head_kv)
+    writer.add_rope_freq_base(c.rope_base)
+    writer.add_layer_norm_rms_eps(c.eps)
+    for name, w in model.w.items():
+        if name != "output":  # tied
+            writer.add_tensor(f"{name}.weight", np.ascontiguousarray(w, dtype=dtype))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_a_small_gguf_loads_into_the_same_model(tmp_path):
+    model = tiny_model(np.float32)
+    loaded = load_gguf(write_tiny_gguf(tmp_path / "tiny.gguf", model))
+    assert replace(loaded.config, eps=TINY.eps) == TINY
+    assert loaded.config.eps == pytest.approx(TINY.eps)  # stored as float32
+    assert loaded.w["output"] is loaded.w["token_embd"]
+    assert all(np.array_equal(loaded.w[k], w) for k, w in model.w.items())
+    assert np.allclose(loaded.logits([3, 1, 4, 1, 5]), model.logits([3, 1, 4, 1, 5]),
+                       rtol=1e-5, atol=1e-5)
+
+
+def test_weights_that_cannot_be_dequantized_are_a_clear_error(tmp_path):
+    path = write_tiny_gguf(tmp_path / "f64.gguf", tiny_model(), dtype=np.float64)
+    with pytest.raises(GroundedError, match=r"f64.gguf: cannot load this model for tuning "
+                                            r"\(F64 weights \(token_embd\) cannot be dequant"):
+        load_gguf(path)

@@ -9,7 +9,7 @@ the CLI drives it under a progress line (Ctrl-C sets the token), the window in a
 2. **encode** each example through the chat template, the loss on the reply only; hold out a
    seeded share (never trained on) for the check at the end;
 3. **estimate** time (one timed forward + backward pass on real examples gives tokens/s) and
-   peak memory (:func:`tune_train.peak_bytes` of the largest batch), lowering the tokens per
+   peak memory (:func:`tune_train.training_bytes` of the largest batch), lowering the tokens per
    batch when the estimate exceeds the memory available;
 4. **train** a LoRA (:mod:`tune_lora`; AdamW, learning rate decaying linearly to a tenth),
    progress per step;
@@ -24,6 +24,8 @@ the CLI drives it under a progress line (Ctrl-C sets the token), the window in a
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import math
 import os
@@ -265,6 +267,7 @@ class Tuner:
                 return self._cancelled(report, t0)
             yield from self._train(train, batches, estimate, report, cancel, t0)
             report.train_peak_rss_bytes = peak_rss()
+            _return_freed_memory()
             if cancel.is_set():
                 return self._cancelled(report, t0)
 
@@ -518,6 +521,14 @@ class Tuner:
         report.seconds = time.perf_counter() - t0
         report.peak_rss_bytes = peak_rss()
         return report
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). The training step's freed arrays otherwise stayed resident under the
+    self-check and the comparison: 1.10 GB after training against 0.73 GB after loading."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _reply(engine: Any, msgs: list[dict[str, str]], max_tokens: int,
