@@ -55,11 +55,6 @@ class LlamaModel:
         return {f"blk.{i}.{k}": self.w[f"blk.{i}.{k}"].shape
                 for i in range(self.config.n_layer) for k in KINDS}
 
-    @property
-    def nbytes(self) -> int:
-        return sum(a.nbytes for k, a in self.w.items() if k != "output"
-                   or a is not self.w["token_embd"])
-
     # -- forward --------------------------------------------------------------------------
 
     def logits(self, ids: Iterable[int], lora: Lora | None = None,

@@ -56,9 +56,6 @@ class ChatTokenizer:
         control-token text parsed as the token."""
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
-    def close(self) -> None:
-        self._llm.close()
-
 
 def load(path: Path) -> tuple[LlamaModel, ChatTokenizer]:
     """(model, tokenizer) of a GGUF file, the model float32 in numpy; a GroundedError when it
