@@ -358,9 +358,9 @@ class Tuner:
         is used). BLAS threads meet after every matrix product, so a thread whose core
         another process holds stalls the rest: on this 2-core machine with the other core
         busy, 2 threads ran at 2.6–60 tokens/s where 1 ran at 146–160, and measuring them
-        cost up to 40 s; a busy core is therefore not tried. One example, not the batch: it
-        reads ~10% below a batch of 4 (150 against 170 tokens/s on 130-token examples). No
-        step is taken."""
+        cost up to 40 s; a busy core is therefore not tried. One example, not the batch, so
+        the estimate errs long: on the memo set it read 141–146 tokens/s where the runs
+        trained at 169–175. No step is taken."""
         from threadpoolctl import threadpool_limits
 
         from desktop.core.cpuload import free_threads

@@ -22,6 +22,8 @@ from desktop.core.errors import GroundedError
 from desktop.core.tune_lora import KINDS, Lora
 
 ARCHITECTURE = "llama"
+#: Positions whose logits :meth:`LlamaModel.loss_and_grads` computes at a time.
+LOGIT_ROWS = 128
 #: Per block: the two norms and the seven projections (GGUF names without ``blk.N.``).
 BLOCK_TENSORS = ("attn_norm", "ffn_norm", *KINDS)
 
@@ -80,8 +82,8 @@ class LlamaModel:
             raise ValueError("a batch without any target token")
         dflat = np.zeros_like(flat)
         loss = 0.0
-        for s in range(0, len(where), 128):  # logits for 128 positions at a time
-            rows = where[s:s + 128]
+        for s in range(0, len(where), LOGIT_ROWS):  # the full vocabulary, a few rows at once
+            rows, want_s = where[s:s + LOGIT_ROWS], want[s:s + LOGIT_ROWS]
             x = flat[rows]
             xn, rstd = _rms_norm(x, self.w["output_norm"], c.eps)
             z = xn @ self.w["output"].T
@@ -89,9 +91,9 @@ class LlamaModel:
             p = np.exp(z)
             total = p.sum(axis=1, keepdims=True)
             idx = np.arange(len(rows))
-            loss -= float(np.sum(z[idx, want[s:s + 128]] - np.log(total[:, 0])))
+            loss -= float(np.sum(z[idx, want_s] - np.log(total[:, 0])))
             p /= total
-            p[idx, want[s:s + 128]] -= 1.0
+            p[idx, want_s] -= 1.0
             p /= len(where)
             dflat[rows] = _rms_norm_back(p @ self.w["output"], x, rstd, self.w["output_norm"])
         grads: dict[str, np.ndarray] = {}
