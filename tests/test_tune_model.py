@@ -4,6 +4,8 @@ model, the hand-written backward pass against finite differences on a tiny rando
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -217,3 +219,13 @@ def test_weights_that_cannot_be_dequantized_are_a_clear_error(tmp_path):
     with pytest.raises(GroundedError, match=r"f64.gguf: cannot load this model for tuning "
                                             r"\(F64 weights \(token_embd\) cannot be dequant"):
         load_gguf(path)
+
+
+def test_tuning_imports_neither_torch_nor_transformers_nor_peft():
+    code = ("import sys; from desktop.core import tune, tune_train; "
+            "from desktop.core.tune_model import load_gguf; from desktop.core.engine import "
+            "bundled_model_path; tune_train.load(bundled_model_path()); "
+            "print(sorted({'torch', 'transformers', 'peft'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], check=True).stdout
+    assert out.strip() == "[]"
