@@ -597,7 +597,7 @@ def tune(examples: Path, name: str, epochs: int, system: str | None, model: Path
     tuner = Tuner(model or settings.model or None, home().data, options)
     line = _ProgressLine()
     _err(f"tuning {name!r} for {tuner.info.path.name} on {len(rows)} examples from "
-         f"{examples.name}; loading the model into transformers (about 20 s)…")
+         f"{examples.name}; loading the model for tuning (about 5 s)…")
     with _CancelOnInterrupt() as cancel:
         report = run_job(tuner.run(rows, name, cancel),
                          lambda p: tune_report.show_progress(p, line, _err))

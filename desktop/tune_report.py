@@ -98,7 +98,7 @@ def show_result(report: Any, out: Out) -> None:
     """The self-check, the form scores and where the adapter is."""
     c = report.check
     if c is not None:
-        out(f"self-check on {c.tokens} tokens: llama.cpp + adapter vs transformers + LoRA, "
+        out(f"self-check on {c.tokens} tokens: llama.cpp + adapter vs the numpy model + LoRA, "
             f"logits correlate {c.logit_correlation:.4f} (base models: "
             f"{c.base_correlation:.4f}); the change correlates {c.change_correlation:.3f} "
             f"(q/k alone {c.qk_change_correlation:.3f}) at {c.change_scale:.2f}× the size")

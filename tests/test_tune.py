@@ -1,6 +1,6 @@
-"""Tune: real tuning runs on the bundled model (transformers + peft), the exported adapter in
-llama.cpp, the self-check catching both export traps, cancel and bad input leaving nothing
-behind, adapters by name in the CLI, and the form score.
+"""Tune: real tuning runs on the bundled model (the numpy llama of tune_model), the exported
+adapter in llama.cpp, the self-check catching both export traps, cancel and bad input leaving
+nothing behind, adapters by name in the CLI, and the form score.
 
 One small run is shared by the module (`tuned`): 10 examples (2 held out), 2 epochs of
 batches of 4, a high learning rate so that a few steps change the answers.
@@ -28,7 +28,7 @@ from desktop.core.jobs import run_job
 from desktop.core.tune import TuneOptions, Tuner, default_held_out
 from desktop.core.tune import current_rss as tune_current_rss
 from desktop.core.tune_examples import MIN_EXAMPLES, parse_examples, read_examples
-from desktop.core.tune_export import judge, permute_rows
+from desktop.core.tune_export import judge
 
 REPO = Path(__file__).resolve().parents[1]
 MEMO = REPO / "resources" / "tune" / "memo-style.jsonl"
@@ -44,7 +44,7 @@ def examples():
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory, examples):
     """One real tuning run, then the adapter exported wrongly on purpose (before any other
-    run replaces the trained LoRA): without the q/k permutation, with alpha = rank."""
+    run replaces the trained LoRA): the q/k rows permuted, alpha = rank."""
     data = tmp_path_factory.mktemp("data")
     tuner = Tuner(None, data, TINY)
     records = []
@@ -53,15 +53,15 @@ def tuned(tmp_path_factory, examples):
     held = tune_train.encode(tuner.tokenizer, examples[:2], TINY.system_prompt)
     paths = {
         "right": tuner.export(wrong / "right.gguf", "right"),
-        "right_qk": tuner.export(wrong / "right-qk.gguf", "qk", only=("q_proj", "k_proj")),
-        "no_perm": tuner.export(wrong / "no-perm.gguf", "np", permute=False),
-        "no_perm_qk": tuner.export(wrong / "no-perm-qk.gguf", "npqk", permute=False,
-                                   only=("q_proj", "k_proj")),
+        "right_qk": tuner.export(wrong / "right-qk.gguf", "qk", only=("attn_q", "attn_k")),
+        "perm": tuner.export(wrong / "perm.gguf", "p", permute_qk=True),
+        "perm_qk": tuner.export(wrong / "perm-qk.gguf", "pqk", permute_qk=True,
+                                only=("attn_q", "attn_k")),
         "alpha": tuner.export(wrong / "alpha.gguf", "alpha", alpha=float(TINY.rank)),
     }
     checks = {
         "right": tuner.self_check(paths["right"], held, paths["right_qk"]),
-        "no_perm": tuner.self_check(paths["no_perm"], held, paths["no_perm_qk"]),
+        "perm": tuner.self_check(paths["perm"], held, paths["perm_qk"]),
         "alpha": tuner.self_check(paths["alpha"], held, paths["right_qk"]),
     }
     return {"tuner": tuner, "report": report, "records": records, "data": data,
@@ -132,8 +132,10 @@ def test_the_right_export_passes_and_matches_the_run(tuned):
     assert right.qk_change_correlation > 0.7 and right.qk_change_rms > right.noise_rms
 
 
-def test_an_export_without_the_qk_permutation_fails_the_self_check(tuned):
-    right, wrong = tuned["checks"]["right"], tuned["checks"]["no_perm"]
+def test_an_export_with_the_qk_rows_permuted_fails_the_self_check(tuned):
+    # Trained in llama.cpp's row order, the LoRA is right as it is; the permutation an
+    # export from transformers' layout needs scrambles it.
+    right, wrong = tuned["checks"]["right"], tuned["checks"]["perm"]
     assert not wrong.passed and "q/k" in wrong.reason
     assert wrong.qk_change_correlation < 0.5 < right.qk_change_correlation
 
@@ -144,16 +146,6 @@ def test_an_export_with_the_wrong_alpha_fails_the_self_check(tuned):
     assert wrong.change_scale < 0.75 < right.change_scale
     reader = gguf.GGUFReader(tuned["paths"]["alpha"])
     assert float(reader.fields["adapter.lora.alpha"].contents()) == 8.0
-
-
-def test_permute_rows_is_what_transformers_undoes():
-    from transformers.modeling_gguf_pytorch_utils import LlamaTensorProcessor
-
-    undo = LlamaTensorProcessor(config={})._reverse_permute_weights
-    for rows, n_head, n_kv in ((576, 9, 9), (192, 9, 3)):  # SmolLM2's q and k
-        w = np.arange(rows * 8, dtype=np.float32).reshape(rows, 8)
-        assert np.array_equal(undo(permute_rows(w, n_kv), n_head, n_kv), w)
-        assert not np.array_equal(permute_rows(w, n_kv), w)
 
 
 def test_judge_refuses_logits_that_do_not_follow_the_tuned_model():
@@ -185,10 +177,10 @@ def test_an_adapter_that_fails_the_self_check_is_refused_and_not_kept(tuned, exa
                                                                       tmp_path):
     tuner = tuned["tuner"]
     tuner.data = tmp_path
-    tuner.options = replace(TINY, permute=False, epochs=1)
+    tuner.options = replace(TINY, permute_qk=True, epochs=1)
     try:
         with pytest.raises(GroundedError, match="does not match the tuned model.*q/k"):
-            run_job(tuner.run(examples, "unpermuted"))
+            run_job(tuner.run(examples, "permuted"))
     finally:
         tuner.options = TINY
     assert not any((tmp_path / "adapters").iterdir())
@@ -207,11 +199,13 @@ def test_an_example_longer_than_the_token_cap_names_its_line(tuned, examples, tm
     assert not (tmp_path / "adapters").exists()
 
 
-def short_of_memory(tuner, tokens: int) -> int:
+def short_of_memory(tuner, examples, tokens: int) -> int:
     """Bytes "available" such that the estimate finds room for about ``tokens`` per batch
     (this machine has GBs to spare, so the shortage is what the tuner is told)."""
-    per_token = tune_train.bytes_per_token(tuner._base.config)
-    return int((tune_current_rss() + per_token * tokens) / tune_module.MEMORY_SHARE)
+    longest = max(len(e) for e in tune_train.encode(tuner.tokenizer, examples,
+                                                     TINY.system_prompt))
+    need = tune_train.training_bytes(tuner.model.config, tokens, longest)
+    return int((tune_current_rss() + need) / tune_module.MEMORY_SHARE)
 
 
 def test_short_memory_lowers_the_tokens_per_batch_before_training(tuned, examples,
@@ -221,7 +215,7 @@ def test_short_memory_lowers_the_tokens_per_batch_before_training(tuned, example
     lengths = [len(e) for e in tune_train.encode(tuner.tokenizer, examples,
                                                  TINY.system_prompt)]
     want = max(lengths) + 60  # room for the longest example, far below the 1,024 cap
-    tuner._available = lambda: short_of_memory(tuner, want)
+    tuner._available = lambda: short_of_memory(tuner, examples, want)
     cancel = threading.Event()
     records = []
     try:
@@ -240,7 +234,7 @@ def test_too_little_memory_for_the_longest_example_is_a_clear_error(tuned, examp
                                                                      tmp_path):
     tuner = tuned["tuner"]
     tuner.data = tmp_path
-    tuner._available = lambda: short_of_memory(tuner, 20)
+    tuner._available = lambda: short_of_memory(tuner, examples, 20)
     try:
         with pytest.raises(GroundedError, match=r"not enough memory to train: [\d.]+ GB "
                                                 r"available, an example of \d+ tokens needs"):
@@ -272,22 +266,21 @@ def _one_tensor_gguf(path: Path, arch: str, **fields: int) -> Path:
     return path
 
 
-def test_a_model_transformers_cannot_load_is_a_clear_error(tmp_path, examples):
+def test_a_model_of_another_architecture_is_a_clear_error(tmp_path, examples):
     path = _one_tensor_gguf(tmp_path / "other.gguf", "rwkv6")
     tuner = Tuner(path, tmp_path / "data", TINY)
-    with pytest.raises(GroundedError, match="rwkv6 model; transformers cannot load"):
+    with pytest.raises(GroundedError, match="rwkv6 model; tuning reads only llama-architect"):
         run_job(tuner.run(examples, "other"))
     assert not (tmp_path / "data" / "adapters").exists()
 
 
-def test_a_supported_architecture_that_transformers_cannot_read_is_a_clear_error(tmp_path,
-                                                                                  examples):
-    # llama, but no weights transformers can build a model from
+def test_a_llama_model_that_cannot_be_built_is_a_clear_error(tmp_path, examples):
+    # llama, but without the metadata and weights a model is built from
     path = _one_tensor_gguf(tmp_path / "broken-llama.gguf", "llama", context_length=64,
                             embedding_length=8)
     tuner = Tuner(path, tmp_path / "data", TINY)
-    with pytest.raises(GroundedError, match=r"broken-llama.gguf: transformers cannot load this "
-                                            r"model for tuning \(.+\)"):
+    with pytest.raises(GroundedError, match=r"broken-llama.gguf: cannot load this model for "
+                                            r"tuning \(its metadata lacks .+\)"):
         run_job(tuner.run(examples, "broken"))
     assert not (tmp_path / "data" / "adapters").exists()
 

@@ -4,15 +4,17 @@
 :class:`TuneReport`, cancelled with a :class:`threading.Event` between steps, like indexing:
 the CLI drives it under a progress line (Ctrl-C sets the token), the window in a worker.
 
-1. **load** the GGUF in transformers (float32) and its tokenizer (:mod:`tune_train`);
+1. **load** the GGUF into numpy (float32, :mod:`tune_model`) and its tokenizer and chat
+   template from llama.cpp (:mod:`tune_train`);
 2. **encode** each example through the chat template, the loss on the reply only; hold out a
    seeded share (never trained on) for the check at the end;
 3. **estimate** time (one timed forward + backward pass on real examples gives tokens/s) and
-   peak memory (tokens per batch × :func:`tune_train.bytes_per_token`), lowering the tokens per
+   peak memory (:func:`tune_train.training_bytes` of the largest batch), lowering the tokens per
    batch when the estimate exceeds the memory available;
-4. **train** a peft LoRA (AdamW, learning rate decaying linearly to a tenth), progress per step;
+4. **train** a LoRA (:mod:`tune_lora`; AdamW, learning rate decaying linearly to a tenth),
+   progress per step;
 5. **export** a GGUF LoRA to a hidden file in ``<data>/adapters`` (:mod:`tune_export`);
-6. **self-check**: logits of transformers + LoRA against llama.cpp + the file on the same
+6. **self-check**: logits of the numpy model + LoRA against llama.cpp + the file on the same
    tokens (:func:`tune_export.judge`); a failing adapter is refused and deleted;
 7. **compare** base and tuned answers (llama.cpp, greedy) to the held-out prompts, with their
    :func:`form <desktop.core.form.form>` scores against the ideal replies;
@@ -22,6 +24,8 @@ the CLI drives it under a progress line (Ctrl-C sets the token), the window in a
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import math
 import os
@@ -36,6 +40,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from desktop.core import adapter_store, tune_export, tune_train
 from desktop.core.answer import SYSTEM_BARE
 from desktop.core.errors import GroundedError
@@ -43,6 +49,8 @@ from desktop.core.form import form
 from desktop.core.jobs import run_job
 from desktop.core.modelfile import available_memory, bundled_model_path, check_model_file
 from desktop.core.tune_examples import Example
+from desktop.core.tune_lora import AdamW, Lora
+from desktop.core.tune_model import LlamaModel
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +80,9 @@ class TuneOptions:
     check_tokens: int = 256  # tokens the self-check compares logits on
     threads: int | None = None
     force: bool = False  # replace an adapter of the same name
-    permute: bool = True  # llama.cpp's q/k row permutation (False only to test the trap)
+    # The q/k lora_b rows permuted as a model in transformers' layout would need: a wrong
+    # export (the LoRA is trained in llama.cpp's layout), True only to test the self-check.
+    permute_qk: bool = False
 
     @property
     def system_prompt(self) -> str:
@@ -96,8 +106,8 @@ class Estimate:
     available_bytes: int | None
     batch_tokens: int  # the cap in use
     requested_batch_tokens: int  # the cap asked for (larger when memory lowered it)
-    device: str
-    threads: int = 1  # torch's (and llama.cpp's) threads, the faster of those measured
+    device: str  # always "cpu" (numpy)
+    threads: int = 1  # numpy's BLAS threads (and llama.cpp's), the faster of those measured
     threads_measured: dict[int, float] = field(default_factory=dict)  # threads → tokens/s
 
     @property
@@ -191,16 +201,16 @@ def default_held_out(n: int) -> int:
 
 class Tuner:
     """Tunes LoRA adapters for one GGUF model (``None``: the bundled one) into ``data``'s
-    adapters folder. The transformers model is loaded on the first run and kept."""
+    adapters folder. The numpy model is loaded on the first run and kept."""
 
     def __init__(self, model: str | Path | None, data: Path,
                  options: TuneOptions | None = None) -> None:
         self.info = check_model_file(model or bundled_model_path(), check_memory=False)
         self.data = Path(data)
         self.options = options or TuneOptions()
-        self.model: Any = None  # the peft-wrapped model after a run (tests export from it)
-        self.tokenizer: Any = None
-        self._base: Any = None
+        self.model: LlamaModel | None = None  # loaded on the first run, then kept
+        self.tokenizer: tune_train.ChatTokenizer | None = None
+        self.lora: Lora | None = None  # the last run's LoRA (tests export from it)
         self.device = "cpu"
         self.threads = self.options.threads or 1
 
@@ -224,12 +234,12 @@ class Tuner:
         t0 = time.perf_counter()
         report = TuneReport(name=name, model=str(self.info.path), examples=len(examples),
                             epochs=opts.epochs)
-        import torch
+        from threadpoolctl import threadpool_limits
 
-        threads_before = torch.get_num_threads()
+        blas = threadpool_limits(limits=None, user_api="blas")  # restores the count after
         candidate = target.with_name(f".{name}.{os.getpid()}.candidate.gguf")
         try:
-            yield TuneProgress("loading", f"loading {self.info.path.name} into transformers",
+            yield TuneProgress("loading", f"loading {self.info.path.name} for tuning",
                                time.perf_counter() - t0)
             self._load()
             report.load_s = time.perf_counter() - t0
@@ -247,8 +257,8 @@ class Tuner:
             held_out = [encoded[i] for i in sorted(order[:held])]
             train = [encoded[i] for i in sorted(order[held:])]
             report.trained = len(train)
-            self.model = tune_train.with_lora(self._base, opts.rank, opts.alpha, opts.dropout,
-                                              opts.seed)
+            self.lora = Lora.fresh(self.model.lora_shapes(), opts.rank, opts.alpha,
+                                   opts.dropout, opts.seed)
             estimate, batches = self._estimate(train, held_out, len(examples))
             report.estimate = estimate
             yield TuneProgress("estimate", "", time.perf_counter() - t0, steps=len(batches),
@@ -257,13 +267,14 @@ class Tuner:
                 return self._cancelled(report, t0)
             yield from self._train(train, batches, estimate, report, cancel, t0)
             report.train_peak_rss_bytes = peak_rss()
+            _return_freed_memory()
             if cancel.is_set():
                 return self._cancelled(report, t0)
 
             yield TuneProgress("exporting", "writing the GGUF adapter", time.perf_counter() - t0)
             target.parent.mkdir(parents=True, exist_ok=True)
-            self.export(candidate, name, permute=opts.permute)
-            yield TuneProgress("checking", "comparing llama.cpp with transformers",
+            self.export(candidate, name, permute_qk=opts.permute_qk)
+            yield TuneProgress("checking", "comparing llama.cpp with the tuned model",
                                time.perf_counter() - t0)
             report.check = self._self_check(candidate, held_out or train)
             if not report.check.passed:
@@ -287,19 +298,14 @@ class Tuner:
             return report
         finally:
             candidate.unlink(missing_ok=True)
-            torch.set_num_threads(threads_before)
+            blas.restore_original_limits()
 
     # -- the steps ------------------------------------------------------------------------
 
     def _load(self) -> None:
-        import torch
-
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        if self._base is None:
-            self._base, self.tokenizer = tune_train.load(self.info.path, self.device)
-        elif self.model is not None:
-            self._base = self.model.unload()  # the previous run's LoRA layers out
-        self.model = None
+        if self.model is None:
+            self.model, self.tokenizer = tune_train.load(self.info.path)
+        self.lora = None
 
     def _estimate(self, train: list[tune_train.Encoded], held_out: list[tune_train.Encoded],
                   n_examples: int) -> tuple[Estimate, list[list[int]]]:
@@ -307,18 +313,19 @@ class Tuner:
         largest batch; the cap lowered when that would not fit."""
         opts = self.options
         lengths = [len(e) for e in train]
-        per_token = tune_train.bytes_per_token(self._base.config)
+        config, longest = self.model.config, max(lengths)
         resident = current_rss()
         available = self._available()
         cap = opts.batch_tokens
         if available is not None:
-            fits = int((available * MEMORY_SHARE - resident) // per_token)
+            fits = tune_train.tokens_that_fit(config, available * MEMORY_SHARE - resident,
+                                              longest)
             if fits < cap:
-                if fits < max(lengths):
+                if fits < longest:
+                    need = resident + tune_train.training_bytes(config, longest, longest)
                     raise GroundedError(
                         f"not enough memory to train: {available / 1e9:.1f} GB available, an "
-                        f"example of {max(lengths):,} tokens needs about "
-                        f"{(resident + per_token * max(lengths)) / 1e9:.1f} GB")
+                        f"example of {longest:,} tokens needs about {need / 1e9:.1f} GB")
                 log.info("tokens per batch lowered from %d to %d to fit memory", cap, fits)
                 cap = fits
         batches = tune_train.plan_batches(lengths, cap, opts.batch_examples, opts.epochs,
@@ -333,7 +340,7 @@ class Tuner:
         # ~8 s of llama.cpp loading and evaluating; then every held-out answer twice.
         check_s = 3 * opts.check_tokens / speed * 0.5 + 8.0
         after_s = check_s + held_tokens / GENERATION_TOKENS_PER_S
-        peak = max(peak_rss(), resident + per_token * biggest)
+        peak = max(peak_rss(), resident + tune_train.training_bytes(config, biggest, longest))
         return Estimate(
             examples=n_examples, trained=len(train), held_out=len(held_out), epochs=opts.epochs,
             steps=len(batches), train_tokens=tokens, tokens_per_s=speed, train_s=tokens / speed,
@@ -342,66 +349,61 @@ class Tuner:
             threads_measured=measured), batches
 
     def _available(self) -> int | None:
-        if self.device == "cuda":
-            import torch
-
-            return int(torch.cuda.mem_get_info()[0])
         return available_memory()
 
     def _measure_speed(self, sample: list[tune_train.Encoded]) -> dict[int, float]:
-        """Tokens/s of a forward + backward pass on ``sample`` (the first batch), after an
-        untimed pass on one example, per thread count: the threads asked for, or the physical
-        cores and 1. On a busy 2-core machine torch's two spinning threads ran at 8–14
-        tokens/s where one ran at 107: the faster count is used. The gradients are dropped
-        (no step is taken)."""
-        import torch
+        """Tokens/s of a forward + backward pass on the first example of ``sample`` (the
+        first batch), after an untimed pass on its first 32 tokens, per thread count: the
+        threads asked for, or 1 and the physical cores that are free now (the faster count
+        is used). BLAS threads meet after every matrix product, so a thread whose core
+        another process holds stalls the rest: on this 2-core machine with the other core
+        busy, 2 threads ran at 2.6–60 tokens/s where 1 ran at 146–160, and measuring them
+        cost up to 40 s; a busy core is therefore not tried. One example, not the batch, so
+        the estimate errs long: on the memo set it read 141–146 tokens/s where the runs
+        trained at 169–175. No step is taken."""
+        from threadpoolctl import threadpool_limits
 
+        from desktop.core.cpuload import free_threads
         from desktop.core.engine import physical_cores
 
-        self.model.train()
-        pad = self.tokenizer.pad_token_id or 0
         counts = [self.options.threads] if self.options.threads else sorted(
-            {physical_cores(), 1}, reverse=True)
+            {free_threads(physical_cores(), interval=0.2), 1}, reverse=True)
         speeds = {}
+        first, n_warm = sample[0], min(32, len(sample[0]))
+        warm = tune_train.Encoded(first.example, tuple(first.ids[:n_warm - 1]),
+                                  tuple(first.ids[n_warm - 1:n_warm]))
         for n in counts:
-            torch.set_num_threads(n)
-            ids, mask, labels = tune_train.collate(sample[:1], pad, self.device)
-            self.model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
-            ids, mask, labels = tune_train.collate(sample, pad, self.device)
+            threadpool_limits(n, user_api="blas")
+            self.model.loss_and_grads(*self._collate([warm]), self.lora)
+            ids, targets = self._collate([first])
             t0 = time.perf_counter()
-            self.model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
-            speeds[n] = ids.numel() / max(time.perf_counter() - t0, 1e-6)
-        self.model.zero_grad(set_to_none=True)
-        torch.set_num_threads(max(speeds, key=speeds.get))
+            self.model.loss_and_grads(ids, targets, self.lora)
+            speeds[n] = ids.size / max(time.perf_counter() - t0, 1e-6)
+        threadpool_limits(max(speeds, key=speeds.get), user_api="blas")
         return speeds
+
+    def _collate(self, items: Sequence[tune_train.Encoded]) -> tuple[np.ndarray, np.ndarray]:
+        return tune_train.collate(items, self.tokenizer.pad_id)
 
     def _train(self, train: list[tune_train.Encoded], batches: list[list[int]],
                estimate: Estimate, report: TuneReport, cancel: threading.Event, t0: float
                ) -> Generator[TuneProgress, None, None]:
-        import torch
-
-        opts, model = self.options, self.model
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=opts.learning_rate, weight_decay=0.0)
-        pad = self.tokenizer.pad_token_id or 0
+        opts, model, lora = self.options, self.model, self.lora
+        optimizer = AdamW(lora)
+        dropout = np.random.default_rng(opts.seed + 1)
         lengths = [len(e) for e in train]
         per_epoch = max(1, len(batches) // max(1, opts.epochs))
         done_tokens, start = 0, time.perf_counter()
-        model.train()
         for step, batch in enumerate(batches, start=1):
             if cancel.is_set():
                 return
-            for group in optimizer.param_groups:
-                group["lr"] = opts.learning_rate * (1 - 0.9 * (step - 1) / max(1, len(batches)))
-            ids, mask, labels = tune_train.collate([train[i] for i in batch], pad, self.device)
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            value = float(loss.detach())
+            lr = opts.learning_rate * (1 - 0.9 * (step - 1) / max(1, len(batches)))
+            ids, targets = self._collate([train[i] for i in batch])
+            value, grads = model.loss_and_grads(ids, targets, lora, dropout)
             if not math.isfinite(value):
                 raise GroundedError(f"training diverged at step {step} (loss {value}); try a "
                                     "lower learning rate")
+            optimizer.step(grads, lr)
             report.losses.append(value)
             done_tokens += tune_train.padded_tokens(batch, lengths)
             seconds = time.perf_counter() - start
@@ -414,26 +416,23 @@ class Tuner:
                                steps=len(batches), epoch=min(opts.epochs,
                                                              (step - 1) // per_epoch + 1),
                                loss=value, tokens_per_s=speed, eta_s=eta)
-        model.eval()
 
-    def export(self, path: Path, name: str, *, permute: bool = True,
+    def export(self, path: Path, name: str, *, permute_qk: bool = False,
                only: Sequence[str] | None = None, alpha: float | None = None) -> Path:
-        """Write the last run's LoRA to ``path`` (tests write wrong ones on purpose: no q/k
-        permutation, another alpha, only some projections)."""
-        if self.model is None:
+        """Write the last run's LoRA to ``path`` (tests write wrong ones on purpose: q/k rows
+        permuted, another alpha, only some projections)."""
+        if self.lora is None:
             raise RuntimeError("nothing trained yet")
-        cfg = self._base.config
-        n_head = int(cfg.num_attention_heads)
-        n_head_kv = int(getattr(cfg, "num_key_value_heads", None) or n_head)
-        tensors = tune_export.lora_tensors(self.model, self.info.architecture, n_head, n_head_kv,
-                                           int(cfg.num_hidden_layers), permute=permute, only=only)
+        cfg = self.model.config
+        tensors = tune_export.lora_tensors(self.lora, cfg.n_head, cfg.n_head_kv,
+                                           permute_qk=permute_qk, only=only)
         return tune_export.write_gguf_lora(
             path, self.info.architecture, tensors,
             alpha=self.options.alpha if alpha is None else alpha, name=name)
 
     def self_check(self, adapter: Path, encoded: Sequence[tune_train.Encoded],
                    qk_adapter: Path | None = None) -> tune_export.SelfCheck:
-        """Logits of transformers + LoRA against llama.cpp + ``adapter`` (see :meth:`run`);
+        """Logits of the numpy model + LoRA against llama.cpp + ``adapter`` (see :meth:`run`);
         ``qk_adapter``: the q/k pairs alone (written from the LoRA when None)."""
         return self._self_check(adapter, encoded, qk_adapter)
 
@@ -448,16 +447,13 @@ class Tuner:
                 break
         ids = ids[:self.options.check_tokens]
         model, qk = self.model, tune_export.QK
-        model.eval()
-        hf_tuned = tune_train.logits(model, ids, self.device)
-        with model.disable_adapter():
-            hf_base = tune_train.logits(model, ids, self.device)
-        with tune_train.only_lora(model, qk):
-            hf_qk = tune_train.logits(model, ids, self.device)
+        tuned = model.logits(ids, self.lora)
+        base = model.logits(ids)
+        qk_only = model.logits(ids, self.lora, kinds=qk)
         own_qk = qk_adapter is None
         if own_qk:
             qk_adapter = adapter.with_name(adapter.stem + ".qk.gguf")
-            self.export(qk_adapter, "qk", only=qk, permute=self.options.permute)
+            self.export(qk_adapter, "qk", only=qk, permute_qk=self.options.permute_qk)
         try:
             with Engine(self.info.path, n_ctx=len(ids) + 8, n_threads=self.threads,
                         logits_all=True) as engine:
@@ -469,7 +465,7 @@ class Tuner:
         finally:
             if own_qk:
                 qk_adapter.unlink(missing_ok=True)
-        return tune_export.judge(hf_base, hf_tuned, hf_qk, ll_base, ll_tuned, ll_qk)
+        return tune_export.judge(base, tuned, qk_only, ll_base, ll_tuned, ll_qk)
 
     def _compare(self, adapter: Path, held_out: Sequence[tune_train.Encoded],
                  cancel: threading.Event) -> Generator[HeldOutAnswer, None, None]:
@@ -502,7 +498,8 @@ class Tuner:
             "base_model_name": self.info.path.name, "architecture": self.info.architecture,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": report.seconds,
             "examples": report.examples, "trained": report.trained,
-            "options": {k: v for k, v in asdict(opts).items() if k not in ("force", "permute")}
+            "options": {k: v for k, v in asdict(opts).items()
+                        if k not in ("force", "permute_qk")}
             | {"system": opts.system_prompt},
             "steps": report.steps, "final_loss": report.losses[-1] if report.losses else None,
             "train_tokens": report.train_tokens, "tokens_per_s": report.tokens_per_s,
@@ -524,6 +521,14 @@ class Tuner:
         report.seconds = time.perf_counter() - t0
         report.peak_rss_bytes = peak_rss()
         return report
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). The training step's freed arrays otherwise stayed resident under the
+    self-check and the comparison: 1.10 GB after training against 0.73 GB after loading."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _reply(engine: Any, msgs: list[dict[str, str]], max_tokens: int,

@@ -1,32 +1,28 @@
-"""The training half of tune: the GGUF model in transformers, chat-template examples with the
-loss on the reply only, token-capped batches, a peft LoRA, and the memory they need.
+"""The training half of tune: the GGUF model in numpy (:mod:`tune_model`), examples through
+the model's chat template with the loss on the reply only, token-capped batches, and the
+memory they need.
 
-torch, transformers and peft are imported inside the functions (seconds of import time that
-nothing else should pay). transformers dequantizes the GGUF's weights to float32 (~20 s and
-~1 GB for the bundled 135M model); a GGUF-loaded model cannot ``save_pretrained``, which is why
-the adapter is exported by :mod:`desktop.core.tune_export`.
+Tokens and the chat template come from llama.cpp itself (the model's vocabulary alone and
+:class:`desktop.core.chat_template.ChatTemplate`, the route :class:`Engine` renders prompts
+by), so training sees exactly the tokens inference will.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import random
-import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+import numpy as np
+
+from desktop.core.chat_template import ChatTemplate
 from desktop.core.errors import GroundedError
-from desktop.core.modelfile import check_model_file
+from desktop.core.modelfile import ModelInfo, check_model_file
 from desktop.core.tune_examples import Example
+from desktop.core.tune_model import ARCHITECTURE, LOGIT_ROWS, Config, LlamaModel, load_gguf
 
-log = logging.getLogger(__name__)
-
-#: peft module names of the seven projections of a llama-style block (all are tuned).
-TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-IGNORE = -100  # the label transformers' loss skips
+IGNORE = -1  # a position without a target token (prompt, last token, padding)
 
 
 @dataclass(frozen=True)
@@ -45,54 +41,38 @@ class Encoded:
         return len(self.prompt) + len(self.reply)
 
 
-def load(path: Path, device: str = "cpu") -> tuple[Any, Any]:
-    """(model, tokenizer) of a GGUF file in transformers, float32; a GroundedError when
-    transformers cannot load it (an architecture or quantization it does not read)."""
-    import torch
-    import transformers
+class ChatTokenizer:
+    """The model's tokenizer and chat template from llama.cpp (its vocabulary only)."""
 
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    arch = check_model_file(path, check_memory=False).architecture
+    def __init__(self, info: ModelInfo) -> None:
+        from desktop.core.engine import load_vocabulary
+
+        self._llm = load_vocabulary(info)
+        self.template = ChatTemplate(self._llm, info)
+        self.pad_id = max(0, int(self._llm.token_eos()))
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens of ``text`` as :meth:`Engine.chat` tokenizes a prompt: no BOS added,
+        control-token text parsed as the token."""
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+
+def load(path: Path) -> tuple[LlamaModel, ChatTokenizer]:
+    """(model, tokenizer) of a GGUF file, the model float32 in numpy; a GroundedError when it
+    is not a llama-architecture model this tuner reads."""
+    info = check_model_file(path, check_memory=False)
+    if info.architecture != ARCHITECTURE:
+        raise GroundedError(f"{path.name} is a {info.architecture} model; tuning reads only "
+                            f"{ARCHITECTURE}-architecture models")
     try:
-        from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
-    except ImportError:  # a transformers without the list: let loading tell
-        GGUF_SUPPORTED_ARCHITECTURES = [arch]  # noqa: N806
-    if arch not in GGUF_SUPPORTED_ARCHITECTURES:
-        raise GroundedError(f"{path.name} is a {arch} model; transformers cannot load that "
-                            "architecture from GGUF for tuning (it reads "
-                            f"{', '.join(sorted(GGUF_SUPPORTED_ARCHITECTURES)[:12])}, …)")
-    try:
-        with _quiet_dequantizing():
-            tokenizer = transformers.AutoTokenizer.from_pretrained(path.parent,
-                                                                   gguf_file=path.name)
-            model = transformers.AutoModelForCausalLM.from_pretrained(
-                path.parent, gguf_file=path.name, dtype=torch.float32)
-    except Exception as exc:  # noqa: BLE001 - ValueError, KeyError, NotImplementedError…
+        model = load_gguf(info.path)
+    except GroundedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ValueError, KeyError, IndexError…
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise GroundedError(f"{path.name}: transformers cannot load this model for tuning "
+        raise GroundedError(f"{path.name}: cannot load this model for tuning "
                             f"({reason})") from None
-    if not getattr(tokenizer, "chat_template", None):
-        from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE
-
-        tokenizer.chat_template = CHATML_CHAT_TEMPLATE  # as the engine does
-    return model.to(device), tokenizer
-
-
-@contextlib.contextmanager
-def _quiet_dequantizing() -> Iterator[None]:
-    """transformers' GGUF loader draws its own tqdm bar on stderr (disable_progress_bar does
-    not reach it): hide it, the CLI has its own progress line."""
-    from transformers import modeling_gguf_pytorch_utils as loader
-
-    bar = getattr(loader, "tqdm", None)
-    if bar is not None:
-        loader.tqdm = lambda iterable, *args, **kwargs: iterable
-    try:
-        yield
-    finally:
-        if bar is not None:
-            loader.tqdm = bar
+    return model, ChatTokenizer(info)
 
 
 def messages(prompt: str, system: str | None) -> list[dict[str, str]]:
@@ -101,17 +81,19 @@ def messages(prompt: str, system: str | None) -> list[dict[str, str]]:
     return [*head, {"role": "user", "content": prompt}]
 
 
-def render(tokenizer: Any, prompt: str, system: str | None, reply: str | None = None) -> str:
+def render(tokenizer: ChatTokenizer, prompt: str, system: str | None,
+           reply: str | None = None) -> str:
     """The chat template's text for a prompt (ending where the assistant writes), or for the
     whole exchange when ``reply`` is given."""
     msgs = messages(prompt, system)
     if reply is None:
-        return tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-    return tokenizer.apply_chat_template([*msgs, {"role": "assistant", "content": reply}],
-                                         tokenize=False)
+        return tokenizer.template.render(msgs)
+    return tokenizer.template.render([*msgs, {"role": "assistant", "content": reply}],
+                                     add_generation_prompt=False)
 
 
-def encode(tokenizer: Any, examples: Sequence[Example], system: str | None) -> list[Encoded]:
+def encode(tokenizer: ChatTokenizer, examples: Sequence[Example], system: str | None
+           ) -> list[Encoded]:
     """Each example through the chat template: the prompt part (up to where the assistant
     writes) and the reply part (the reply and its end-of-turn token), tokenized apart."""
     out = []
@@ -122,9 +104,8 @@ def encode(tokenizer: Any, examples: Sequence[Example], system: str | None) -> l
             raise GroundedError("the model's chat template does not render a reply after the "
                                 "prompt; it cannot be tuned this way")
         reply = full[len(prompt):].rstrip()
-        out.append(Encoded(
-            ex, tuple(tokenizer(prompt, add_special_tokens=False)["input_ids"]),
-            tuple(tokenizer(reply, add_special_tokens=False)["input_ids"])))
+        out.append(Encoded(ex, tuple(tokenizer.tokenize(prompt)),
+                           tuple(tokenizer.tokenize(reply))))
     return out
 
 
@@ -156,73 +137,47 @@ def padded_tokens(batch: Iterable[int], lengths: Sequence[int]) -> int:
     return len(batch) * max(lengths[i] for i in batch) if batch else 0
 
 
-def collate(items: Sequence[Encoded], pad_id: int, device: str = "cpu"):
-    """(input_ids, attention_mask, labels) tensors, right-padded; labels only on replies."""
-    import torch
-
+def collate(items: Sequence[Encoded], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, targets), right-padded ``(examples, longest)``: ``targets[t]`` is the token that
+    should follow position ``t`` where that token is part of the reply (its end-of-turn
+    token included), else :data:`IGNORE`. Causal attention alone keeps the padding out of
+    every real position (it comes after them), and no target falls on it."""
     width = max(len(e) for e in items)
-    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(items), width), dtype=torch.long)
-    labels = torch.full((len(items), width), IGNORE, dtype=torch.long)
+    ids = np.full((len(items), width), pad_id, dtype=np.int64)
+    targets = np.full((len(items), width), IGNORE, dtype=np.int64)
     for row, e in enumerate(items):
         n, p = len(e), len(e.prompt)
-        ids[row, :n] = torch.tensor(e.ids)
-        mask[row, :n] = 1
-        labels[row, p:n] = torch.tensor(e.reply)
-    return ids.to(device), mask.to(device), labels.to(device)
+        ids[row, :n] = e.ids
+        targets[row, max(p, 1) - 1:n - 1] = e.ids[max(p, 1):n]
+    return ids, targets
 
 
-def with_lora(model: Any, rank: int, alpha: float, dropout: float, seed: int) -> Any:
-    """``model`` wrapped by peft with a fresh LoRA on all seven projections (seeded)."""
-    import torch
-    from peft import LoraConfig, get_peft_model
+def training_bytes(config: Config, tokens: int, longest: int) -> int:
+    """Memory a training step on ``tokens`` padded tokens (sequences up to ``longest``) takes
+    above the loaded model. Per token, what the backward pass keeps of each layer (float32:
+    the block's input and middle, q, k, v, the attention output, gate and up, the LoRA's
+    ``x A^T``; a byte per dropout mask input) plus one layer's attention scores and their
+    gradients while its backward runs (~3.5 × ``n_head × longest`` floats); once, the
+    logits of :data:`LOGIT_ROWS` positions and two temporaries of their size.
 
-    torch.manual_seed(seed)
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout,
-                        target_modules=list(TARGET_MODULES), bias="none")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return get_peft_model(model, config)
-
-
-@contextlib.contextmanager
-def only_lora(model: Any, kinds: Iterable[str]) -> Iterator[None]:
-    """Within the block, only the LoRA layers of these module kinds (``q_proj``…) act: the
-    others' scaling is 0 (the self-check's q/k-only logits)."""
-    from peft.tuners.lora import LoraLayer
-
-    kinds = set(kinds)
-    saved = {}
-    for name, module in model.named_modules():
-        if isinstance(module, LoraLayer) and name.rsplit(".", 1)[-1] not in kinds:
-            saved[module] = dict(module.scaling)
-            module.scaling = {k: 0.0 for k in module.scaling}
-    try:
-        yield
-    finally:
-        for module, scaling in saved.items():
-            module.scaling = scaling
+    Fitted to the bundled model (0.85 MB kept per token by the count): the peak above the
+    ~0.72 GB resident after loading measured 0.13 / 0.24 / 0.44 GB at 100 / 200 / 400 tokens
+    of 100-token sequences, 0.80 / 0.79 / 0.82 GB at 800 tokens (sequences of 200 / 400 /
+    800), 1.00 / 1.02 / 1.09 GB at 1,024 (256 / 512 / 1,024) and 1.97 / 2.40 GB at 2,048
+    (256 / 2,048): 0.93 MB per token, ~126 bytes per token and position of the longest
+    sequence, ~60 MB once. The count is taken × 1.1 (it leaves out the temporaries of the
+    layer in flight); that is above all eleven measurements, by 2–10% from 200 tokens on (by
+    30%, 39 MB, at 100). Whole runs hold more (batches of changing shapes): three runs on
+    the memo set peaked at 1.23 GB where this bare fit gave 1.20, hence × 1.1 again."""
+    d, kv, ff = config.n_embd, config.n_head_kv * config.head_dim, config.n_ff
+    kept = config.n_layer * (4 * (4 * d + 2 * kv + 2 * ff) + 6 * d + ff)
+    attention = 4 * 3.5 * config.n_head * longest
+    logits = 3 * 4 * LOGIT_ROWS * config.n_vocab
+    return int(1.1 * (tokens * (1.1 * kept + attention) + logits))
 
 
-def logits(model: Any, ids: Sequence[int], device: str = "cpu"):
-    """The model's logits (numpy float32, tokens × vocabulary) for one sequence."""
-    import torch
-
-    with torch.no_grad():
-        out = model(input_ids=torch.tensor([list(ids)], device=device)).logits[0]
-    return out.float().cpu().numpy()
-
-
-def bytes_per_token(config: Any) -> int:
-    """Memory one token of a training batch takes: the float32 activations autograd keeps for
-    the backward pass, counted as ~22 hidden-size and ~10 intermediate-size vectors per layer
-    and four vocabulary-size ones (logits, their float copy, softmax, gradient). Fitted to the
-    bundled model (4.15 MB per token), where the peak above the ~1.0 GB resident after loading
-    measured 1.27 / 1.85 / 2.53 / 4.30 / 7.00 GB at 97 / 200 / 400 / 800 / 1,600 tokens per
-    batch and 9.5 GB for one 2,048-token sequence; times 1.15 for what the allocator holds
-    over a whole run (whole runs peaked 8–10% above the bare fit)."""
-    layers = int(getattr(config, "num_hidden_layers", 0) or 0)
-    hidden = int(getattr(config, "hidden_size", 0) or 0)
-    inner = int(getattr(config, "intermediate_size", 0) or 4 * hidden)
-    vocab = int(getattr(config, "vocab_size", 0) or 0)
-    return int(1.15 * 4 * (layers * (22 * hidden + 10 * inner) + 4 * vocab))
+def tokens_that_fit(config: Config, budget: float, longest: int) -> int:
+    """The most tokens per batch whose :func:`training_bytes` stay within ``budget``."""
+    fixed = training_bytes(config, 0, longest)
+    per_token = training_bytes(config, 1, longest) - fixed
+    return max(0, int((budget - fixed) // per_token))

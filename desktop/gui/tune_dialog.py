@@ -212,7 +212,7 @@ class TuneDialog(QDialog):
         self.report, self.answers = None, []
         self.plot.reset()
         self.results.clear()
-        self.estimate.setText("Loading the model into transformers (about 20 s)…")
+        self.estimate.setText("Loading the model for tuning (about 5 s)…")
         self.status.setText("")
         job = Job("tuning", lambda cancel: self.backend.tune(rows, name, options, cancel))
         job.progress.connect(self.on_progress)
@@ -259,7 +259,7 @@ class TuneDialog(QDialog):
         self.status.setText(
             f"Saved “{report.name}” in {tune_report.duration(report.seconds)} "
             f"({report.steps} steps, {report.tokens_per_s:.0f} tokens/s). Self-check: "
-            f"llama.cpp's logits correlate {c.logit_correlation:.4f} with transformers'. "
+            f"llama.cpp's logits correlate {c.logit_correlation:.4f} with the tuned model's. "
             "It is added to Settings → Adapters.")
         self._show_answers()
         self.tuned.emit(report)
