@@ -20,13 +20,7 @@ VENV=$ROOT/packaging/.build-venv
 pin() { sed -n "s/^ *\"$1==\([^\"]*\)\",.*/\1/p" pyproject.toml | head -1; }
 LLAMA_VERSION=$(pin llama-cpp-python)
 PYINSTALLER_VERSION=$(pin pyinstaller)
-TORCH_VERSION=$(pin torch)
-# PyPI's Linux torch is the CUDA build (several GB of NVIDIA libraries); the app runs torch on
-# the CPU, so the build venv takes PyTorch's CPU build from its own index (a local version,
-# 2.13.0+cpu, which pip prefers to PyPI's 2.13.0). Where that index cannot be reached, pip
-# warns and takes what its other sources offer; check_cpu_torch refuses a CUDA build.
-TORCH_INDEX=${GROUNDED_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
-[ -n "$LLAMA_VERSION" ] && [ -n "$PYINSTALLER_VERSION" ] && [ -n "$TORCH_VERSION" ] || {
+[ -n "$LLAMA_VERSION" ] && [ -n "$PYINSTALLER_VERSION" ] || {
     echo "build.sh: pins not found in pyproject.toml" >&2; exit 1; }
 
 # Portable: no -march=native (GGML_NATIVE=OFF); GGML_NATIVE=OFF alone would still compile the
@@ -79,8 +73,6 @@ build_venv() {
     rm -rf "$VENV"
     "$PYTHON" -m venv "$VENV"
     "$VENV/bin/pip" install -q "$wheel"
-    "$VENV/bin/pip" install -q --retries 1 --extra-index-url "$TORCH_INDEX" \
-        "torch==$TORCH_VERSION"
     # llama-cpp-python==$LLAMA_VERSION is satisfied by the portable wheel: pip keeps it.
     "$VENV/bin/pip" install -q -e ".[package]"
     echo "$want" > "$stamp"
@@ -97,18 +89,10 @@ print(pathlib.Path(importlib.util.find_spec("llama_cpp").origin).parent / "lib")
         echo "build.sh: $lib has a single libggml-cpu.so: a native build slipped in" >&2; exit 1; }
 }
 
-check_cpu_torch() {
-    # A CUDA torch would bring its NVIDIA libraries into the folder (several GB).
-    "$VENV/bin/python" -c 'import sys, torch; sys.exit(torch.version.cuda is not None)' || {
-        echo "build.sh: the build venv has a CUDA build of torch; set GROUNDED_TORCH_INDEX" \
-             "to an index with torch==$TORCH_VERSION+cpu (default $TORCH_INDEX)" >&2; exit 1; }
-}
-
 portable_wheel
 [ "${1:-}" = "--wheel-only" ] && exit 0
 build_venv
 check_portable_llama
-check_cpu_torch
 
 if [ "${GROUNDED_NAIVE:-}" = 1 ]; then DIST=$ROOT/dist-naive; WORK=$ROOT/build/pyinstaller-naive
 else DIST=$ROOT/dist; WORK=$ROOT/build/pyinstaller; fi

@@ -100,7 +100,7 @@ json "$WORK/bench-rescan.json" 'd'
 app bench adapters --json > "$WORK/bench-adapters.json"
 json "$WORK/bench-adapters.json" 'd'
 
-step "tune a small adapter (transformers + peft in the folder), then ask with it"
+step "tune a small adapter (the numpy trainer in the folder), then ask with it"
 head -10 resources/tune/memo-style.jsonl > "$WORK/examples.jsonl"
 app tune "$WORK/examples.jsonl" --name smoke-memo --epochs 1 --json > "$WORK/tune.json"
 json "$WORK/tune.json" 'd["adapter"] and d["check"]["passed"] and not d["cancelled"]'

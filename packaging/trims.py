@@ -10,10 +10,8 @@ trimmed app still indexes, answers, reports and opens its window.
 from __future__ import annotations
 
 import fnmatch
-import importlib.util
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -48,107 +46,37 @@ def _under(name: str, prefixes: tuple[str, ...]) -> bool:
 QT = "PySide6/Qt"
 CPU_ONLY = "CUDA / GPU libraries on a CPU build"  # skipped when llama.cpp has a GPU backend
 
-# transformers.models.X whose model code stays: the bundled embedder's family (bert), every
-# family transformers' GGUF loader knows (transformers.integrations.ggml: `grounded tune`
-# loads the bundled model, llama, or another GGUF the settings name), the registry (auto), and
-# every family their code imports (found by transformers_families_kept). The other families
-# keep their configuration, tokenizer and processor modules: transformers' auto classes import
-# those by name while they look a model up.
-TRANSFORMERS_SEED = (
-    "auto", "bert", "llama", "mistral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "phi3",
-    "gemma2", "gemma3", "gemma4", "gpt2", "gpt_oss", "falcon", "bloom", "stablelm",
-    "starcoder2", "nemotron", "mamba", "lfm2", "minimax_m2", "t5", "umt5")
-TRANSFORMERS_MODEL_CODE = ("modeling", "image_processing", "video_processing",
-                           "feature_extraction")
-TRANSFORMERS_DEV_CODE = ("modular", "convert")  # code generators and checkpoint converters
-
-
-def transformers_families_kept(models_dir: Path | None = None) -> tuple[str, ...]:
-    """TRANSFORMERS_SEED and every family its code imports (``from ..X``), transitively."""
-    if models_dir is None:
-        spec = importlib.util.find_spec("transformers")
-        if spec is None or spec.origin is None:
-            return TRANSFORMERS_SEED
-        models_dir = Path(spec.origin).parent / "models"
-    ref = re.compile(r"^\s*from (?:\.\.|transformers\.models\.)(\w+)", re.M)
-    kept: set[str] = set()
-    todo = [f for f in TRANSFORMERS_SEED if (models_dir / f).is_dir()]
-    while todo:
-        family = todo.pop()
-        if family in kept:
-            continue
-        kept.add(family)
-        for path in (models_dir / family).rglob("*.py"):
-            if path.name.startswith(tuple(p + "_" for p in TRANSFORMERS_DEV_CODE)):
-                continue  # never imported at run time
-            for name in ref.findall(path.read_text(encoding="utf-8", errors="ignore")):
-                if name not in kept and (models_dir / name).is_dir():
-                    todo.append(name)
-    return tuple(sorted(kept))
-
-
-KEEP_TRANSFORMERS_MODELS = transformers_families_kept()
-
-# torch modules that call install_config_module, which reads the module's own source
-# (tests/test_packaging.py checks the installed torch for new ones).
-TORCH_CONFIG_MODULES = (
-    "torch._dynamo.config", "torch._export.config", "torch._functorch.config",
-    "torch._inductor.config", "torch._inductor.config_comms", "torch.compiler.config",
-    "torch.distributed.config", "torch.fx.experimental._config",
-    "torch.utils.serialization.config")
-
 TRIMS: tuple[Trim, ...] = (
     Trim(
-        "torch C++ tests and tools",
-        "torch/test, torch/bin's test programs and protoc, test libraries in torch/lib: never "
-        "loaded at run time (torch/bin/torch_shm_manager stays: `import torch` checks for it)",
-        files=("torch/test/*", "torch/bin/*Test", "torch/bin/test_*", "torch/bin/protoc*",
-               "torch/bin/*.pt", "torch/bin/*.ptl", "torch/bin/upgrader_models/*",
-               "torch/lib/libjitbackend_test.so",
-               "torch/lib/libtorchbind_test.so", "torch/lib/libbackend_with_compiler.so",
-               "torch/lib/libaoti_custom_ops.so"),
+        "ONNX Runtime's C library and tools",
+        "libonnxruntime.so is the C API's library: the Python binding "
+        "(onnxruntime_pybind11_state) carries the runtime itself and needs no other library "
+        "(readelf: libc, libstdc++, libm, libgcc_s only). onnxruntime.transformers, "
+        ".quantization, .tools and .datasets are model-conversion scripts Grounded never runs "
+        "(it writes its graph with onnx: desktop/core/bert_graph.py)",
+        modules=("onnxruntime.transformers", "onnxruntime.quantization", "onnxruntime.tools",
+                 "onnxruntime.datasets"),
+        files=("onnxruntime/capi/libonnxruntime.so*", "onnxruntime/transformers/*",
+               "onnxruntime/quantization/*", "onnxruntime/tools/*", "onnxruntime/datasets/*"),
     ),
     Trim(
-        "torch headers, static libraries, build files",
-        "torch/include, torch/share (cmake), *.a, *.cuh: for compiling against torch",
-        files=("torch/include/*", "torch/share/*", "*.a", "*.cuh"),
-    ),
-    Trim(
-        "torch Python sources",
-        "torch's hook collects each module's .py beside its compiled form (for TorchScript, "
-        "which needs source); Grounded scripts nothing. Kept: the config modules, which read "
-        "their own source at import (torch.utils._config_module); every other source lookup "
-        "on the paths Grounded runs (embedding, bf16 autocast, a training step) is optional "
-        "and caught by torch",
-        files=("torch/*.py",),
-        keep=TORCH_CONFIG_MODULES,
-    ),
-    Trim(
-        "torch tools Grounded never imports",
-        "TensorBoard writers (tensorboard is not installed), the bottleneck profiler script, "
-        "caffe2 and triton (not in a CPU build). torch.testing._internal stays: torch imports "
-        "parts of it at run time (torch.utils.checkpoint, torch._refs)",
-        modules=("torch.utils.tensorboard", "torch.utils.bottleneck", "tensorboard", "caffe2",
-                 "triton"),
-        files=("torch/utils/tensorboard/*", "torch/utils/bottleneck/*"),
+        "onnx test data and reference evaluator",
+        "onnx/backend/test holds the ONNX test suite's models and data; onnx.reference is a "
+        "pure-Python evaluator and onnx.backend a test harness: Grounded only builds a graph "
+        "(onnx.helper, onnx.numpy_helper) and hands it to ONNX Runtime",
+        modules=("onnx.reference", "onnx.backend"),
+        files=("onnx/backend/*", "onnx/reference/*"),
     ),
     Trim(
         CPU_ONLY,
-        "nvidia-* wheels, libcudart, cuDNN, ROCm: this build runs on the CPU",
+        "nvidia-* wheels, libcudart, cuDNN, ROCm, ONNX Runtime's CUDA/TensorRT providers: "
+        "this build runs on the CPU",
         modules=("nvidia",),
         files=("nvidia/*", "*libcudart*", "*libcublas*", "*libcudnn*", "*libnccl*",
                "*libcusparse*", "*libcufft*", "*libcurand*", "*libnvrtc*", "*libnvJitLink*",
-               "*libcusolver*", "*libamdhip*", "*librocm*", "triton/*"),
-    ),
-    Trim(
-        "transformers model code of families not used",
-        "modeling, image/video processing and feature extraction modules of the "
-        "transformers.models.* families outside KEEP_TRANSFORMERS_MODELS (their "
-        "configuration, tokenizer and processor modules stay), and every family's modular_* "
-        "and convert_* modules (code generators, checkpoint converters)",
-        pattern=(r"transformers\.models\.(?:\w+\.(?:" + "|".join(TRANSFORMERS_DEV_CODE)
-                 + r")_\w+|(?!(?:" + "|".join(KEEP_TRANSFORMERS_MODELS) + r")\.)\w+\.(?:"
-                 + "|".join(TRANSFORMERS_MODEL_CODE) + r")_\w+)$"),
+               "*libcusolver*", "*libamdhip*", "*librocm*",
+               "onnxruntime/capi/libonnxruntime_providers_cuda*",
+               "onnxruntime/capi/libonnxruntime_providers_tensorrt*"),
     ),
     Trim(
         "Qt modules not used",
@@ -204,14 +132,6 @@ TRIMS: tuple[Trim, ...] = (
                "llama_cpp/lib/libggml-cpu.so", "llama_cpp/lib/libmtmd*"),
     ),
     Trim(
-        "Hugging Face transfer client",
-        "hf_xet, huggingface_hub's client for up- and downloads from Xet storage: the Hub "
-        "imports it only inside its transfer functions, and Grounded never transfers (offline, "
-        "models from the bundle)",
-        modules=("hf_xet",),
-        files=("hf_xet/*",),
-    ),
-    Trim(
         "development and test tools",
         "pytest, hypothesis, ruff, import-linter, IPython, pip, setuptools' vendored "
         "packages, tkinter",
@@ -222,11 +142,11 @@ TRIMS: tuple[Trim, ...] = (
 )
 
 
-# Native libraries whose symbol tables are stripped (`strip --strip-unneeded`): the two
-# where it counts (torch's, ~98 MB of the ~139 MB stripping everything would save). Not all of
-# them: stripping a library that auditwheel rewrote with patchelf (numpy's OpenBLAS) made it
-# unloadable here ("ELF load command address/offset not page-aligned").
-STRIP = ("torch/lib/libtorch_cpu.so", "torch/lib/libtorch_python.so")
+# Native libraries whose symbol tables are stripped (`strip --strip-unneeded`): only the ones
+# where it was measured to count. Not all of them: stripping a library that auditwheel
+# rewrote with patchelf (numpy's OpenBLAS) made it unloadable here ("ELF load command
+# address/offset not page-aligned").
+STRIP = ("tokenizers/tokenizers.abi3.so",)  # 11.3 -> 8.0 MB
 
 
 def files_trim(dest: str, skip: frozenset[str] = frozenset()) -> Trim | None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,3 +121,12 @@ def test_groups_by_length_cover_every_row_once_longest_first():
     spans = [[lengths[i] for i in g] for g in groups]
     assert all(min(a) >= max(b) for a, b in zip(spans, spans[1:], strict=False))
     assert groups_by_length([], 4) == []
+
+
+def test_embedding_imports_neither_torch_nor_sentence_transformers():
+    code = ("import sys; from desktop.core.embed import OnnxEmbedder; "
+            "OnnxEmbedder(threads=1).embed(['a sentence']); "
+            "print(sorted({'torch', 'sentence_transformers', 'transformers'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], check=True).stdout
+    assert out.strip() == "[]"

@@ -12,10 +12,3 @@ if "LD_LIBRARY_PATH_ORIG" in os.environ:
     os.environ["LD_LIBRARY_PATH"] = os.environ.pop("LD_LIBRARY_PATH_ORIG")
 else:
     os.environ.pop("LD_LIBRARY_PATH", None)
-
-# torch's own source files are left out of the bundle (packaging/trims.py); importing torch
-# then warns, once per overloaded function, that TorchScript could not read them. Grounded
-# scripts nothing: keep the terminal quiet.
-import warnings
-
-warnings.filterwarnings("ignore", message="Unable to retrieve source for @torch.jit._overload")
