@@ -176,9 +176,15 @@ class Retriever:
         terms = keywords.match_terms(question)
         if not terms:
             return 1.0
-        # A prefix query: "add" is found in "added", "folder" in "folders".
-        found = sum(1 for t in terms if any(self._match(t + "*", collections, 1, ranked=False)))
+        # A prefix query: "add" is found in "added", "folder" in "folders". The exact term is
+        # tried first: it reads one doclist, where a prefix query merges every term that starts
+        # so (at 100k chunks: p95 45 ms for a question's terms as prefixes alone).
+        found = sum(1 for t in terms if self._occurs(t, collections)
+                    or self._occurs(t + "*", collections))
         return found / len(terms)
+
+    def _occurs(self, query: str, collections: Sequence[int] | None) -> bool:
+        return any(self._match(query, collections, 1, ranked=False))
 
     def _match(self, query: str, collections: Sequence[int] | None, k: int,
                ranked: bool = True):
