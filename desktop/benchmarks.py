@@ -47,9 +47,8 @@ def bench_index(corpora: list[Path], say: Report, limit: int | None = None) -> d
     """Index ``corpora`` through the pipeline, then embed the very same chunks alone.
 
     Prints pipeline chunks/s against the embedder alone (same embedder, same chunks, in one
-    run), our embedder's speed-up against the fp32 sentence-transformers reference (and how much
-    of it token-length batching gives alone) with the lowest cosine between twin vectors, and
-    peak memory.
+    run), peak memory, and our embedder against the fp32 sentence-transformers reference
+    (:func:`compare_with_reference`).
     """
     with tempfile.TemporaryDirectory(prefix="grounded-bench-") as tmp:
         work = Path(tmp)
