@@ -150,18 +150,22 @@ def build(weights: BertWeights):
         return name
 
     def node(op: str, inputs: list[str], output: str, **attrs) -> str:
+        """One of ONNX Runtime's fused operators (domain com.microsoft)."""
         nodes.append(helper.make_node(op, inputs, [output], name=output,
                                       domain="com.microsoft", **attrs))
         return output
 
-    ms_nodes = helper.make_node(
+    def matmul(a: str, b: str, output: str) -> str:
+        nodes.append(helper.make_node("MatMul", [a, b], [output], name=output))
+        return output
+
+    nodes.append(helper.make_node(
         "EmbedLayerNormalization",
         ["input_ids", "", const("word", w["embeddings.word_embeddings.weight"]),
          const("position", w.positions()), "",
          const("emb_gamma", w["embeddings.LayerNorm.weight"]),
          const("emb_beta", w["embeddings.LayerNorm.bias"]), "attention_mask"],
-        ["x0", "lengths"], name="embed", domain="com.microsoft", epsilon=cfg.eps)
-    nodes.append(ms_nodes)
+        ["x0", "lengths"], name="embed", domain="com.microsoft", epsilon=cfg.eps))
     act = ACTIVATIONS[cfg.activation]
     x = "x0"
     for i in range(cfg.layers):
@@ -174,16 +178,15 @@ def build(weights: BertWeights):
                                    ("query", "key", "value")])
         ctx = node("Attention", [x, const(f"qkv{i}", qkv), const(f"qkv_b{i}", qkv_bias),
                                  "lengths"], f"ctx{i}", num_heads=cfg.heads)
-        out = _matmul(nodes, ctx, const(f"wo{i}", lw("attention.output.dense.weight").T),
-                      f"o{i}")
+        out = matmul(ctx, const(f"wo{i}", lw("attention.output.dense.weight").T), f"o{i}")
         h = node("SkipLayerNormalization",
                  [out, x, const(f"ln1_g{i}", lw("attention.output.LayerNorm.weight")),
                   const(f"ln1_b{i}", lw("attention.output.LayerNorm.bias")),
                   const(f"bo{i}", lw("attention.output.dense.bias"))], f"h{i}",
                  epsilon=cfg.eps)
-        up = _matmul(nodes, h, const(f"wi{i}", lw("intermediate.dense.weight").T), f"up{i}")
+        up = matmul(h, const(f"wi{i}", lw("intermediate.dense.weight").T), f"up{i}")
         up = node(act, [up, const(f"bi{i}", lw("intermediate.dense.bias"))], f"act{i}")
-        down = _matmul(nodes, up, const(f"wd{i}", lw("output.dense.weight").T), f"down{i}")
+        down = matmul(up, const(f"wd{i}", lw("output.dense.weight").T), f"down{i}")
         x = node("SkipLayerNormalization",
                  [down, h, const(f"ln2_g{i}", lw("output.LayerNorm.weight")),
                   const(f"ln2_b{i}", lw("output.LayerNorm.bias")),
@@ -197,9 +200,3 @@ def build(weights: BertWeights):
     return helper.make_model(graph, producer_name="grounded", opset_imports=[
         helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
 
-
-def _matmul(nodes: list, a: str, b: str, out: str) -> str:
-    from onnx import helper
-
-    nodes.append(helper.make_node("MatMul", [a, b], [out], name=out))
-    return out

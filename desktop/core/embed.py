@@ -167,7 +167,7 @@ class OnnxEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         session = self.session
-        ids = [e.ids for e in self._encoder.encode_batch(list(texts))]
+        ids = self.token_ids(texts)
         vecs = np.empty((len(ids), self.dim), dtype=np.float32)
         for rows in groups_by_length([len(i) for i in ids], BATCH):
             width = len(ids[rows[0]])  # the longest in this batch: no padding beyond it

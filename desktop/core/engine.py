@@ -104,23 +104,34 @@ def _on_llama_log(level: int, text: bytes, _data) -> None:
             _load_errors.append(message)
 
 
-def load_vocabulary(info: ModelInfo):
-    """A ``llama_cpp.Llama`` of the model's vocabulary only (no weights: ~0.06 s for the
-    bundled model), for tokens and the chat template without a context; llama.cpp's log
-    lines go where :class:`Engine` sends them."""
+def _prepare_llama():
+    """``llama_cpp`` with its log lines routed to ours and ggml's backends loaded."""
     import llama_cpp
 
     from desktop.core import llamalib
 
-    llama_cpp.llama_log_set(_on_llama_log, ctypes.c_void_p(0))
-    llamalib.load()
+    llama_cpp.llama_log_set(_on_llama_log, ctypes.c_void_p(0))  # before anything logs
+    llamalib.load()  # ggml's backends, where they are separate libraries
+    return llama_cpp
+
+
+def _open_llama(path: Path, what: str, **kwargs):
+    """A ``llama_cpp.Llama`` of ``path``; a GroundedError naming the file and llama.cpp's
+    own reason (from its log) when it cannot load ``what``."""
+    llama_cpp = _prepare_llama()
     _load_errors.clear()
-    try:
-        return llama_cpp.Llama(str(info.path), vocab_only=True, verbose=False)
+    try:  # verbose=False: llama-cpp-python also points fds 1 and 2 at /dev/null meanwhile
+        return llama_cpp.Llama(str(path), verbose=False, **kwargs)
     except (ValueError, RuntimeError) as exc:
         why = [e.partition("error loading model: ")[2] for e in _load_errors]
-        raise GroundedError(f"{info.path}: llama.cpp cannot load its vocabulary "
+        raise GroundedError(f"{path}: llama.cpp cannot load {what} "
                             f"({next(filter(None, why), str(exc))})") from exc
+
+
+def load_vocabulary(info: ModelInfo):
+    """A ``llama_cpp.Llama`` of the model's vocabulary only (no weights: ~0.06 s for the
+    bundled model), for tokens and the chat template without a context."""
+    return _open_llama(info.path, "its vocabulary", vocab_only=True)
 
 
 class Engine:
@@ -137,12 +148,7 @@ class Engine:
         n_threads: int | None = None, n_gpu_layers: int | None = None, seed: int | None = None,
         logits_all: bool = False,
     ) -> None:
-        import llama_cpp
-
-        from desktop.core import llamalib
-
-        llama_cpp.llama_log_set(_on_llama_log, ctypes.c_void_p(0))  # before anything logs
-        llamalib.load()  # ggml's backends, where they are separate libraries
+        llama_cpp = _prepare_llama()
         gpu = bool(llama_cpp.llama_supports_gpu_offload())
         if n_gpu_layers and not gpu:
             log.warning("this llama.cpp build cannot offload to a GPU; running on the CPU")
@@ -195,16 +201,9 @@ class Engine:
         import llama_cpp
 
         t0 = time.perf_counter()
-        _load_errors.clear()
-        try:  # verbose=False: llama-cpp-python also points fds 1 and 2 at /dev/null meanwhile
-            llm = llama_cpp.Llama(
-                str(self.info.path), n_ctx=self._n_ctx, n_threads=self.n_threads,
-                n_threads_batch=self.n_threads, n_gpu_layers=self._gpu_layers,
-                logits_all=self.logits_all, verbose=False)
-        except (ValueError, RuntimeError) as exc:
-            why = [e.partition("error loading model: ")[2] for e in _load_errors]
-            raise GroundedError(f"{self.info.path}: llama.cpp cannot load it "
-                                f"({next(filter(None, why), str(exc))})") from exc
+        llm = _open_llama(self.info.path, "it", n_ctx=self._n_ctx, n_threads=self.n_threads,
+                          n_threads_batch=self.n_threads, n_gpu_layers=self._gpu_layers,
+                          logits_all=self.logits_all)
         self._n_ctx = llm.n_ctx()
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self._is_eog = llama_cpp.llama_vocab_is_eog
