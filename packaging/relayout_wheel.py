@@ -3,7 +3,7 @@
 Such a build installs the CPU backend variants (``libggml-cpu-x64.so``, ``-haswell``, ...) into
 the wheel's top-level ``bin/`` (ggml's install rule), i.e. ``site-packages/bin/``, where neither
 llama-cpp-python nor ggml's loader looks. This moves them beside ``libllama.so`` in
-``llama_cpp/lib/`` (where ``desktop.core.llamalib`` loads them from) and drops the other
+``llama_cpp/lib/`` (where ``desktop.core.model.llamalib`` loads them from) and drops the other
 top-level folders (``lib/``: copies of the libraries in ``llama_cpp/lib``; ``include/``: headers
 and cmake files). ``RECORD`` is rewritten.
 

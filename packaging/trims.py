@@ -66,7 +66,7 @@ TRIMS: tuple[Trim, ...] = (
         "(onnxruntime_pybind11_state) carries the runtime itself and needs no other library "
         "(readelf: libc, libstdc++, libm, libgcc_s only). onnxruntime.transformers, "
         ".quantization, .tools and .datasets are model-conversion scripts Grounded never runs "
-        "(it writes its graph with onnx: desktop/core/bert_graph.py)",
+        "(it writes its graph with onnx: desktop/core/embedding/bert_graph.py)",
         modules=("onnxruntime.transformers", "onnxruntime.quantization", "onnxruntime.tools",
                  "onnxruntime.datasets"),
         files=("onnxruntime/capi/libonnxruntime.so*", "onnxruntime/transformers/*",
@@ -151,6 +151,14 @@ TRIMS: tuple[Trim, ...] = (
         modules=("pytest", "_pytest", "pytestqt", "hypothesis", "importlinter", "grimp", "IPython",
                  "jedi", "matplotlib", "tkinter", "_tkinter", "pip", "setuptools", "pkg_resources",
                  "distutils", "lib2to3", "pydoc_data", "notebook"),
+    ),
+    Trim(
+        "the window's dev tools",
+        "desktop.dev's window benchmark, screenshot maker and event-loop stall meter are run "
+        "from a checkout (README); the packaged app keeps `grounded bench` and its benchmarks",
+        modules=("desktop.dev.window_bench", "desktop.dev.screenshots", "desktop.dev.stall"),
+        files=("desktop/dev/window_bench.py", "desktop/dev/screenshots.py",
+               "desktop/dev/stall.py"),
     ),
 )
 

@@ -9,9 +9,9 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from desktop import offline  # noqa: E402
+from desktop import process  # noqa: E402
 
-offline.enforce()  # every test runs with the socket guard and HF_HUB_OFFLINE=1
+process.prepare()  # every test runs with the socket guard and HF_HUB_OFFLINE=1
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL = Path(os.environ.get("GROUNDED_EVAL", REPO.parent / "shared" / "eval"))
@@ -32,7 +32,7 @@ def eval_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from desktop.core.embed import OnnxEmbedder
+    from desktop.core.embedding.embedder import OnnxEmbedder
 
     emb = OnnxEmbedder()
     emb.load()
@@ -41,7 +41,7 @@ def embedder():
 
 @pytest.fixture
 def store(tmp_path):
-    from desktop.core.store import Store
+    from desktop.core.storage.store import Store
 
     with Store.open(tmp_path / "index.sqlite") as s:
         yield s
@@ -69,15 +69,15 @@ def make_window(qtbot, embedder):
     """Open the real window on this test's GROUNDED_HOME (the session's embedder, the model on
     one thread: spinning workers on two busy cores slow tests many times over); every window
     is closed at the end."""
-    from desktop.config import Settings
-    from desktop.gui.backend import Backend
+    from desktop.core.config import Settings
+    from desktop.core.workspace import Workspace
     from desktop.gui.main_window import MainWindow
 
     windows = []
 
     def make(**settings):
-        backend = Backend(Settings(n_threads=1, n_ctx=2048, **settings), embedder=embedder)
-        window = MainWindow(backend)
+        workspace = Workspace(Settings(n_threads=1, n_ctx=2048, **settings), embedder=embedder)
+        window = MainWindow(workspace)
         qtbot.addWidget(window)
         window.show()
         window.start()

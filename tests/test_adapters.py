@@ -10,16 +10,16 @@ import gguf
 import numpy as np
 import pytest
 
-import desktop.core.engine as engine_module
-from desktop.bench_adapters import bench_adapters
-from desktop.core.adapters import PROJECTIONS, check_adapter, write_adapter, write_lora
-from desktop.core.engine import Engine, bundled_model_path
+import desktop.core.model.engine as engine_module
 from desktop.core.errors import AdapterError, GroundedError
+from desktop.core.model.adapters import PROJECTIONS, check_adapter, write_adapter, write_lora
+from desktop.core.model.engine import Engine, bundled_model_path
+from desktop.dev.bench_adapters import bench_adapters
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 
-# One thread, as in test_engine: spinning OpenMP workers on two busy cores slow tests 3-30x.
+# One thread, as in test_engine: spinning OpenMP workers on busy cores slow the tests down.
 @pytest.fixture(scope="module")
 def engine():
     with Engine(n_ctx=1024, n_threads=1) as e:

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from desktop.core.answer import REFUSAL, Source, build_messages
+from desktop.core.answering.answer import Source
+from desktop.core.answering.prompts import REFUSAL, build_messages
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def test_sources_are_numbered_best_last_in_the_prompt():
 
 
 def test_ask_follows_the_settings_the_window_saves(cli, indexed):
-    from desktop.config import Settings
+    from desktop.core.config import Settings
 
     question = "What is the access code for the east warehouse?"
     Settings(passages=2, focus_sentences=0, n_threads=1).save()
@@ -86,8 +87,8 @@ def test_ask_follows_the_settings_the_window_saves(cli, indexed):
 
 
 def test_sources_beyond_the_context_are_dropped_worst_first():
-    from desktop.core.answer import Answerer
-    from desktop.core.engine import Engine
+    from desktop.core.answering.answer import Answerer
+    from desktop.core.model.engine import Engine
 
     sentence = "The harbour master logs every ship that enters the port before dawn. "
     sources = [Source(n, n, f"/d/{n}.txt", None, None, None, sentence * 12, 1.0 / n)

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core.chunk import Chunker
-from desktop.core.embed import OnnxEmbedder
-from desktop.core.extract import Section
+from desktop.core.embedding.embedder import OnnxEmbedder
+from desktop.core.indexing.chunk import Chunker
+from desktop.core.indexing.extract import Section
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-from desktop.core.citations import check_citations
+from desktop.core.answering.citations import check_citations
 
 
 def test_valid_citations_are_kept_in_order():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.embed import bundled_model_path
+from desktop.core.embedding.embedder import bundled_model_path
 
 
 @pytest.fixture
@@ -118,3 +118,16 @@ def test_eval_reports_retrieval_quality_per_mode(cli, eval_dir):
     for row in rows.values():
         assert 0.0 <= row["recall@1"] <= row["recall@5"] <= row["recall@10"] <= 1.0
     assert rows["hybrid"]["recall@5"] >= 0.7
+
+
+def test_benchmarks_run_on_a_folder_a_person_names(cli, folder):
+    code, out, err = cli("bench", "rescan", str(folder), "--json")
+    assert code == 0, err
+    rescan = json.loads(out)
+    assert rescan["files"] == 2 and rescan["rescan_s"] > 0 and rescan["ratio"] > 0
+    code, out, err = cli("bench", "retrieve", str(folder), "--sizes", "300", "--json")
+    assert code == 0, err
+    row = json.loads(out)["300"]
+    assert row["recall@10_vs_vec0"] == 1.0 and row["hybrid_ms_p95"] > 0
+    code, _, err = cli("bench", "retrieve", str(folder / "b.txt"))
+    assert code == 2 and "b.txt" in err  # a file is not a folder: a usage error

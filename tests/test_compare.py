@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from desktop.core.adapters import write_lora
-from desktop.core.engine import bundled_model_path
-from desktop.core.support import support
+from desktop.core.answering.support import support
+from desktop.core.model.adapters import write_lora
+from desktop.core.model.engine import bundled_model_path
 
 FACTS = {
     "warehouse.md": "# Security\n\nThe access code for the east warehouse is 4471-KESTREL.\n",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from desktop.core.conversations import MAX_TURNS, Conversations, SourceRecord, Turn
-from desktop.core.passages import passage_context
-from desktop.core.store import ChunkRecord, DocumentUpdate
+from desktop.core.answering.conversations import MAX_TURNS, Conversations, SourceRecord, Turn
+from desktop.core.storage.passages import passage_context
+from desktop.core.storage.store import ChunkRecord, DocumentUpdate
 
 
 def turn(q: str) -> Turn:

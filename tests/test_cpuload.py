@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from desktop.core.cpuload import busy_cores, free_threads
-from desktop.core.engine import Engine
+from desktop.core.cpus import busy_cores, free_threads
 from desktop.core.jobs import run_job
+from desktop.core.model.engine import Engine
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="Linux only")
 CPUS = os.cpu_count() or 1

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.store import Store
+from desktop.core.storage.store import Store
 
 # Each kill: wait for the run's first progress line (or its first line after a write), then
 # wait the delay. The next run resumes from what the killed one left.
 KILLS = [(False, 0.0), (True, 0.0), (True, 0.4), (False, 2.5)]
 # The real CLI, writing every 64 chunks instead of 512: this small corpus then takes several
 # transactions, and kills land between them as well as inside them.
-_CLI = ("import sys; from desktop.core import index; index.FLUSH_CHUNKS = 64; "
+_CLI = ("import sys; from desktop.core.indexing import indexer; indexer.FLUSH_CHUNKS = 64; "
         "from desktop.cli import main; main(sys.argv[1:])")
 
 

@@ -10,10 +10,11 @@ import llama_cpp
 import numpy as np
 import pytest
 
-from desktop.bench_generate import bench_generate
-from desktop.core.engine import Engine, Generation, bundled_model_path, physical_cores
+from desktop.core.cpus import physical_cores
 from desktop.core.errors import GroundedError
-from desktop.core.modelfile import check_model_file
+from desktop.core.model.engine import Engine, Generation, bundled_model_path
+from desktop.core.model.modelfile import check_model_file
+from desktop.dev.bench_generate import bench_generate
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 BRIEF = [{"role": "system", "content": "Be brief."}, *QUESTION]  # "The capital of France is Paris."
@@ -22,7 +23,7 @@ STORY = [{"role": "user", "content": "Write a long story about a dragon and a kn
 
 
 # One thread: ggml's OpenMP workers spin at every barrier, so two threads on two busy cores
-# slow down 3-30x whenever anything else runs; one thread keeps these tests quick regardless.
+# slow down badly whenever anything else runs; one thread keeps these tests quick regardless.
 @pytest.fixture(scope="session")
 def engine():
     with Engine(n_ctx=2048, n_threads=1) as e:
@@ -240,3 +241,11 @@ def test_bench_generate_smoke():
     assert result["ratio_tokens_per_s"] > 0 and result["ratio_first_token"] > 0
     assert any(line.startswith("RATIO generation tokens/s ours/direct") for line in lines)
     assert result["quoted"]["quoted_tokens_per_s"] > 0  # 8 tokens, each a quote's step
+
+
+def test_weights_stay_out_of_the_amx_kernels_where_the_backend_has_them():
+    from desktop.core.model import llamalib
+
+    llama_cpp = llamalib.load()
+    params = llama_cpp.llama_cpp.llama_model_default_params()
+    assert params.use_extra_bufts is not llamalib.has_amx(llama_cpp)

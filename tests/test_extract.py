@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.extract import (
+from desktop.core.indexing.extract import (
     SUPPORTED_SUFFIXES,
     ExtractError,
     Extraction,
     extract,
     kind_for,
 )
-from desktop.core.extract.sandbox import ExtractionSandbox
+from desktop.core.indexing.extract.sandbox import ExtractionSandbox
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -449,7 +449,7 @@ def test_folder_is_not_a_file(tmp_path: Path) -> None:
 def test_extractors_import_no_gui_or_ml_libraries() -> None:
     code = (
         "import sys\n"
-        "from desktop.core.extract.sandbox import _preload\n"
+        "from desktop.core.indexing.extract.sandbox import _preload\n"
         "_preload()\n"
         "heavy = {'torch', 'PySide6', 'sentence_transformers', 'transformers', 'llama_cpp'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"

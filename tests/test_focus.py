@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from desktop.core.focus import focus, sentences
+from desktop.core.answering.focus import focus, sentences
 
 LEASE = ("This lease starts on 1 May. The tenant pays rent monthly. Either party may end the "
          "lease with ninety days' written notice. Pets are allowed.")
@@ -65,7 +65,7 @@ def test_chinese_questions_match_by_bigrams():
 
 
 def test_the_source_panel_bolds_what_the_model_read_across_wrapped_lines():
-    from desktop.core.conversations import SourceRecord
+    from desktop.core.answering.conversations import SourceRecord
     from desktop.gui.render import passage_html, read_spans
     from desktop.gui.theme import Colors
 

@@ -15,8 +15,8 @@ from gui_helpers import QUESTION, anchor_point, drop, small_folder
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 
-from desktop.config import Settings, home
-from desktop.core.store import Store
+from desktop.core.config import Settings, home
+from desktop.core.storage.store import Store
 from desktop.gui import theme
 from desktop.gui.main_window import MainWindow
 
@@ -79,7 +79,7 @@ def test_conversations_are_kept_per_collection(qtbot, make_window, tmp_path):
     window = make_window()
     index_by_drop(qtbot, window, [small_folder(tmp_path / "docs")])
     _, answer = ask(qtbot, window, QUESTION)
-    saved = json.loads(window.backend.conversations.path("default").read_text())
+    saved = json.loads(window.workspace.conversations.path("default").read_text())
     assert saved["turns"][0]["question"] == QUESTION
     assert saved["turns"][0]["sources"][0]["text"]  # the passage itself, not a search again
 
@@ -139,7 +139,7 @@ def test_settings_are_saved_and_applied(qtbot, make_window):
     window = make_window()
     qtbot.waitUntil(lambda: window.model_labels["model"].text().startswith("Model: SmolLM2"),
                     timeout=120_000)
-    assert window.backend.engine().n_ctx == 2048
+    assert window.workspace.engine().n_ctx == 2048
     dialog = window.open_settings()
     dialog.passages.setValue(3)
     dialog.sentences.setValue(0)
@@ -154,7 +154,7 @@ def test_settings_are_saved_and_applied(qtbot, make_window):
     assert (saved.passages, saved.focus_sentences, saved.n_ctx, saved.n_threads) == (3, 0, 1024, 1)
     assert saved.quote_answers == "never"
     assert (home().config / "settings.json").is_file()
-    assert window.backend.engine().n_ctx == 1024  # the model was reloaded with the new context
+    assert window.workspace.engine().n_ctx == 1024  # the model was reloaded with the new context
     assert window.model_labels["model"].text().endswith("1 thread")
 
 
@@ -167,7 +167,7 @@ def test_the_window_opens_quickly(tmp_path):
     assert proc.returncode == 0, proc.stderr
     ready_ms = float(proc.stdout.split()[1])
     print(f"window ready after {ready_ms:.0f} ms (process wall {wall:.2f} s)")
-    assert ready_ms < 3000  # target 1.5 s; measured ~0.4 s idle; room for a loaded CI box
+    assert ready_ms < 3000  # the README's figure is the benchmark's; this bound leaves room
 
 
 def test_a_new_data_folder_holds_its_own_index(qtbot, make_window, tmp_path):
@@ -180,7 +180,7 @@ def test_a_new_data_folder_holds_its_own_index(qtbot, make_window, tmp_path):
     dialog.data_dir.setText(str(other))
     dialog.accept()
     qtbot.waitUntil(lambda: window.library_pane.summary.documents == 0, timeout=60_000)
-    assert home().database == other / "index.sqlite" == window.backend.dirs.database
+    assert home().database == other / "index.sqlite" == window.workspace.dirs.database
     assert window.chat.transcript.turns == []  # conversations live in the data folder too
     report = index_by_drop(qtbot, window, [small_folder(tmp_path / "more")])
     assert report.added == 2 and (other / "index.sqlite").is_file()

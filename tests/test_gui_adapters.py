@@ -10,8 +10,8 @@ from gui_helpers import QUESTION, anchor_point, drop, small_folder
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from desktop.core.adapters import write_lora
-from desktop.core.engine import bundled_model_path
+from desktop.core.model.adapters import write_lora
+from desktop.core.model.engine import bundled_model_path
 from desktop.gui.main_window import MainWindow
 
 TIMEOUT_MS = 120_000
@@ -64,7 +64,7 @@ def test_compare_answers_four_ways_with_a_real_adapter(qtbot, make_window, adapt
     set_adapter(qtbot, window, adapters["tone"], 1.0, "ready")
     assert view.columns["adapter"].isEnabled() and view.columns["both"].isEnabled()
     assert "tone.gguf" in view.note.text()
-    assert window.backend.adapters_on == [(str(adapters["tone"]), 1.0)]
+    assert window.workspace.adapters_on == [(str(adapters["tone"]), 1.0)]
 
     window.activateWindow()  # the settings dialog had the focus
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=15_000)
@@ -89,4 +89,4 @@ def test_compare_answers_four_ways_with_a_real_adapter(qtbot, make_window, adapt
     clicked = answers["retrieval"].sources[int(href.rsplit(":", 1)[1]) - 1]
     assert window.source_panel.source is clicked
     # The settings' adapter is attached again for the chat.
-    assert [a.path for a, _ in window.backend.engine().adapters] == [adapters["tone"]]
+    assert [a.path for a, _ in window.workspace.engine().adapters] == [adapters["tone"]]

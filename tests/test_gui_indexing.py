@@ -8,11 +8,11 @@ from pathlib import Path
 from gui_helpers import drop, eval_folder, small_folder
 from PySide6.QtCore import Qt
 
-from desktop.config import home
-from desktop.core import index as index_mod
-from desktop.core.index import Indexer
+from desktop.core.config import home
+from desktop.core.indexing import indexer as index_mod
+from desktop.core.indexing.indexer import Indexer
 from desktop.core.jobs import run_job
-from desktop.core.store import Store
+from desktop.core.storage.store import Store
 
 N_FILES = 327  # all of the SQuAD corpus: ~390 chunks, written every 128 here (512 in the app)
 

@@ -1,6 +1,6 @@
 """The window never blocks: the event loop's longest stall while indexing and while answering.
 
-A 10 ms timer records how late each tick comes (:class:`desktop.gui.stall.StallMeter`). The
+A 10 ms timer records how late each tick comes (:class:`desktop.dev.stall.StallMeter`). The
 target is under 100 ms; the assertion leaves room for a loaded 2-core CI machine (250 ms),
 and the measured numbers are printed (``pytest -s``) and reported in the README.
 """
@@ -11,17 +11,17 @@ import pytest
 from gui_helpers import drop, eval_folder
 from PySide6.QtCore import Qt
 
-from desktop.config import Settings
-from desktop.gui.backend import Backend
+from desktop.core.config import Settings
+from desktop.core.workspace import Workspace
+from desktop.dev.stall import StallMeter
 from desktop.gui.main_window import MainWindow
-from desktop.gui.stall import StallMeter
 
 LIMIT_MS = 250
 
 
 @pytest.fixture
 def window(qtbot, embedder):
-    window = MainWindow(Backend(Settings(n_threads=1, n_ctx=2048), embedder=embedder))
+    window = MainWindow(Workspace(Settings(n_threads=1, n_ctx=2048), embedder=embedder))
     qtbot.addWidget(window)
     window.show()
     window.start()

@@ -9,7 +9,7 @@ from pathlib import Path
 from gui_helpers import QUESTION, drop, small_folder
 from PySide6.QtCore import Qt
 
-from desktop.core.tune import TuneOptions
+from desktop.core.tuning.tuner import TuneOptions
 from desktop.gui.loss_plot import nice_ticks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,9 +53,9 @@ def test_bad_input_and_cancel_leave_nothing(qtbot, make_window, tmp_path):
     assert dialog.report is not None and dialog.report.cancelled
     assert dialog.status.text() == "Cancelled: no adapter was written."
     assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
-    adapters = window.backend.dirs.data / "adapters"
+    adapters = window.workspace.dirs.data / "adapters"
     assert not adapters.exists() or not any(adapters.iterdir())
-    assert window.backend.settings.adapters == []
+    assert window.workspace.settings.adapters == []
 
 
 def test_tune_in_the_window_then_the_adapter_is_in_the_settings(qtbot, make_window, tmp_path):
@@ -82,9 +82,9 @@ def test_tune_in_the_window_then_the_adapter_is_in_the_settings(qtbot, make_wind
     image = dialog.grab()
     assert not image.isNull() and image.width() > 600
     # The adapter is now in the settings, attached, and the compare view can use it.
-    qtbot.waitUntil(lambda: window.backend.adapters_on == [(report.adapter, 1.0)],
+    qtbot.waitUntil(lambda: window.workspace.adapters_on == [(report.adapter, 1.0)],
                     timeout=120_000)
-    assert window.backend.settings.adapters == [{"path": report.adapter, "scale": 1.0}]
+    assert window.workspace.settings.adapters == [{"path": report.adapter, "scale": 1.0}]
     qtbot.waitUntil(lambda: window.compare.columns["adapter"].isEnabled(), timeout=60_000)
     assert "memo-window.gguf" in window.compare.note.text()
     # Compare then scores the form of every column against the held-out ideal replies.

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop.config import Settings
-from desktop.core import index as index_mod
-from desktop.core.index import Indexer, IndexReport
+from desktop.core.config import Settings
+from desktop.core.indexing import indexer as index_mod
+from desktop.core.indexing.indexer import Indexer, IndexReport
 from desktop.core.jobs import run_job
 
 

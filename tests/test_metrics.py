@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.core.metrics import exact_match, f1_score
+from desktop.core.evaluation.metrics import exact_match, f1_score
 
 
 def test_squad_normalisation_ignores_case_punctuation_and_articles():

@@ -90,6 +90,7 @@ def test_relayout_refuses_a_wheel_without_backend_libraries(tmp_path):
     "PySide6/Qt/plugins/platformthemes/libqxdgdesktopportal.so",
     "PySide6/Qt/plugins/platforminputcontexts/libcomposeplatforminputcontextplugin.so",
     "PySide6/Qt/plugins/imageformats/libqsvg.so", "PySide6/Qt/lib/libQt6Widgets.so.6",
+    "desktop/dev/benchmarks.py", "desktop/dev/bench_generate.py", "desktop/core/workspace.py",
 ])
 def test_trims_keep_what_the_app_loads(trims, dest):
     assert trims.files_trim(dest) is None
@@ -104,6 +105,7 @@ def test_trims_keep_what_the_app_loads(trims, dest):
     "PySide6/Qt/plugins/platforms/libqvnc.so", "PySide6/Qt/translations/qtbase_de.qm",
     "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
     "nvidia/cublas/lib/libcublas.so.12",
+    "desktop/dev/screenshots.py", "desktop/dev/window_bench.py", "desktop/dev/stall.py",
 ])
 def test_trims_drop_what_it_does_not(trims, dest):
     assert trims.files_trim(dest) is not None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.core.adapters import write_lora
-from desktop.core.answer import Answerer, sources_from
-from desktop.core.citations import strip_citations
-from desktop.core.engine import Engine
+from desktop.core.answering.answer import Answerer, sources_from
+from desktop.core.answering.citations import strip_citations
+from desktop.core.answering.quote import Quote, TokenTable
+from desktop.core.answering.retrieve import Passage
 from desktop.core.jobs import run_job
-from desktop.core.quote import Quote, TokenTable
-from desktop.core.retrieve import Passage
+from desktop.core.model.adapters import write_lora
+from desktop.core.model.engine import Engine
 
 LEASE = "The lease requires sixty days of written notice."
 DATA = "Grounded keeps your data in one SQLite file in the data folder."

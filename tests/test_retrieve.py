@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from desktop.core.answering.retrieve import RRF_K, Retriever, fuse
 from desktop.core.errors import GroundedError
-from desktop.core.index import Indexer
+from desktop.core.indexing.indexer import Indexer
 from desktop.core.jobs import run_job
-from desktop.core.retrieve import RRF_K, Retriever, fuse
 
 
 def _index(store, embedder, root, collection):
@@ -63,8 +63,15 @@ def test_search_is_scoped_to_collections(library):
 
 
 def test_hostile_punctuation_never_breaks_search(library):
-    for q in ['"', "a-b: c*", "NEAR(", "(((", "—", ""]:
-        library.search(q, k=3)
+    for q in ['"', "NEAR(", "(((", "—", ""]:
+        assert library.search(q, k=3, mode="bm25").passages == [], q
+        assert len(library.search(q, k=3).passages) <= 3, q
+    # Operators around a word search for the word.
+    plain = library.search("tomatoes sunlight", k=1, mode="bm25").passages
+    for q in ['"tomatoes" sunlight*', "NEAR(tomatoes: sunlight", "tomatoes-sunlight AND"]:
+        found = library.search(q, k=1, mode="bm25").passages
+        assert [p.path for p in found] == [p.path for p in plain], q
+    assert plain[0].path.endswith("garden.txt")
 
 
 def test_the_vector_matrix_follows_the_store_and_matches_vec0(library, store, embedder, tmp_path):

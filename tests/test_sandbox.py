@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.extract import ExtractError
-from desktop.core.extract.sandbox import ExtractionSandbox
+from desktop.core.indexing.extract import ExtractError
+from desktop.core.indexing.extract.sandbox import ExtractionSandbox
 
 pytestmark = pytest.mark.timeout(120)
 
 PDFS = Path(__file__).parents[2] / "shared" / "eval" / "pdfs"
-SLOW_PDF = PDFS / "pysample_009_GeoTopo-komprimiert.pdf"  # 117 pages, ~3 s with pypdf here
+SLOW_PDF = PDFS / "pysample_009_GeoTopo-komprimiert.pdf"  # 117 pages: seconds of work for pypdf
 
 
 def write_pdf(path: Path, content: bytes) -> Path:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desktop.core import migrations
 from desktop.core.errors import EmbedderMismatch
-from desktop.core.store import ChunkRecord, DocumentUpdate, Store, connect
+from desktop.core.storage import migrations
+from desktop.core.storage.store import ChunkRecord, DocumentUpdate, Store, connect
 
 
 def _vectors(n: int, dim: int = 4, seed: int = 0) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from desktop.core.store import Store
+from desktop.core.storage.store import Store
 
 
 def open_at_once(path: Path, n: int = 4) -> list[BaseException]:

@@ -8,6 +8,7 @@ batches of 4, a high learning rate so that a few steps change the answers.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import threading
@@ -18,17 +19,18 @@ import gguf
 import numpy as np
 import pytest
 
-from desktop.core import adapter_store, tune_train
-from desktop.core import tune as tune_module
-from desktop.core.adapters import check_adapter
-from desktop.core.engine import Engine, bundled_model_path
+from desktop.core.answering.form import form, form_against, tokens
 from desktop.core.errors import AdapterError, GroundedError
-from desktop.core.form import form, form_against, tokens
 from desktop.core.jobs import run_job
-from desktop.core.tune import TuneOptions, Tuner, default_held_out
-from desktop.core.tune import current_rss as tune_current_rss
-from desktop.core.tune_examples import MIN_EXAMPLES, parse_examples, read_examples
-from desktop.core.tune_export import judge
+from desktop.core.model import adapter_store
+from desktop.core.model.adapters import check_adapter
+from desktop.core.model.engine import Engine, bundled_model_path
+from desktop.core.tuning import train as tune_train
+from desktop.core.tuning import tuner as tune_module
+from desktop.core.tuning.examples import MIN_EXAMPLES, parse_examples, read_examples
+from desktop.core.tuning.export import judge, lora_tensors, write_gguf_lora
+from desktop.core.tuning.tuner import TuneOptions, Tuner, default_held_out
+from desktop.core.tuning.tuner import current_rss as tune_current_rss
 
 REPO = Path(__file__).resolve().parents[1]
 MEMO = REPO / "resources" / "tune" / "memo-style.jsonl"
@@ -39,6 +41,13 @@ TINY = TuneOptions(epochs=2, learning_rate=3e-3, held_out=2, max_new_tokens=48,
 @pytest.fixture(scope="module")
 def examples():
     return read_examples(MEMO)[:10]
+
+
+def export_permuted(tuner: Tuner, path: Path, name: str, only=None) -> Path:
+    """The last run's LoRA with the q/k lora_b rows permuted: the wrong export of trap 1."""
+    cfg = tuner.model.config
+    tensors = lora_tensors(tuner.lora, cfg.n_head, cfg.n_head_kv, permute_qk=True, only=only)
+    return write_gguf_lora(path, tuner.info.architecture, tensors, alpha=TINY.alpha, name=name)
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +63,9 @@ def tuned(tmp_path_factory, examples):
     paths = {
         "right": tuner.export(wrong / "right.gguf", "right"),
         "right_qk": tuner.export(wrong / "right-qk.gguf", "qk", only=("attn_q", "attn_k")),
-        "perm": tuner.export(wrong / "perm.gguf", "p", permute_qk=True),
-        "perm_qk": tuner.export(wrong / "perm-qk.gguf", "pqk", permute_qk=True,
-                                only=("attn_q", "attn_k")),
+        "perm": export_permuted(tuner, wrong / "perm.gguf", "p"),
+        "perm_qk": export_permuted(tuner, wrong / "perm-qk.gguf", "pqk",
+                                   only=("attn_q", "attn_k")),
         "alpha": tuner.export(wrong / "alpha.gguf", "alpha", alpha=float(TINY.rank)),
     }
     checks = {
@@ -174,10 +183,13 @@ def test_cancel_during_training_leaves_no_adapter(tuned, examples, tmp_path):
 
 
 def test_an_adapter_that_fails_the_self_check_is_refused_and_not_kept(tuned, examples,
-                                                                      tmp_path):
+                                                                      tmp_path, monkeypatch):
     tuner = tuned["tuner"]
     tuner.data = tmp_path
-    tuner.options = replace(TINY, permute_qk=True, epochs=1)
+    # Every export of this run writes the q/k rows permuted (trap 1).
+    monkeypatch.setattr(tune_module.tune_export, "lora_tensors",
+                        functools.partial(lora_tensors, permute_qk=True))
+    tuner.options = replace(TINY, epochs=1)
     try:
         with pytest.raises(GroundedError, match="does not match the tuned model.*q/k"):
             run_job(tuner.run(examples, "permuted"))
@@ -269,7 +281,9 @@ def _one_tensor_gguf(path: Path, arch: str, **fields: int) -> Path:
 def test_a_model_of_another_architecture_is_a_clear_error(tmp_path, examples):
     path = _one_tensor_gguf(tmp_path / "other.gguf", "rwkv6")
     tuner = Tuner(path, tmp_path / "data", TINY)
-    with pytest.raises(GroundedError, match="rwkv6 model; tuning reads only llama-architect"):
+    with pytest.raises(GroundedError, match=r"other.gguf: tune takes llama-architecture GGUF "
+                                            r"models without biases or RoPE scaling .+; this "
+                                            r"one is rwkv6"):
         run_job(tuner.run(examples, "other"))
     assert not (tmp_path / "data" / "adapters").exists()
 

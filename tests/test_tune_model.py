@@ -13,14 +13,14 @@ import gguf
 import numpy as np
 import pytest
 
-from desktop.core.answer import SYSTEM_BARE
-from desktop.core.engine import Engine, bundled_model_path
+from desktop.core.answering.prompts import SYSTEM_BARE
 from desktop.core.errors import GroundedError
-from desktop.core.tune_examples import read_examples
-from desktop.core.tune_export import correlation, permute_rows
-from desktop.core.tune_lora import KINDS, AdamW, Lora
-from desktop.core.tune_model import Config, LlamaModel, _rope, _rope_tables, load_gguf
-from desktop.core.tune_train import IGNORE
+from desktop.core.model.engine import Engine, bundled_model_path
+from desktop.core.tuning.examples import read_examples
+from desktop.core.tuning.export import correlation, permute_rows
+from desktop.core.tuning.lora import KINDS, AdamW, Lora
+from desktop.core.tuning.numpy_llama import Config, LlamaModel, _rope, _rope_tables, load_gguf
+from desktop.core.tuning.train import IGNORE
 
 MEMO = Path(__file__).resolve().parents[1] / "resources" / "tune" / "memo-style.jsonl"
 
@@ -222,9 +222,9 @@ def test_weights_that_cannot_be_dequantized_are_a_clear_error(tmp_path):
 
 
 def test_tuning_imports_neither_torch_nor_transformers_nor_peft():
-    code = ("import sys; from desktop.core import tune, tune_train; "
-            "from desktop.core.tune_model import load_gguf; from desktop.core.engine import "
-            "bundled_model_path; tune_train.load(bundled_model_path()); "
+    code = ("import sys; from desktop.core.tuning import tuner, train; "
+            "from desktop.core.model.engine import bundled_model_path; "
+            "train.load(bundled_model_path()); "
             "print(sorted({'torch', 'transformers', 'peft'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], check=True).stdout

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from desktop.core.watch import FolderWatcher, refresh_targets
+from desktop.core.indexing.watch import FolderWatcher, refresh_targets
 
 
 def test_refresh_targets_are_the_changed_paths_or_their_nearest_existing_folder(tmp_path):

@@ -1,1 +1,1 @@
-"""The window: Qt widgets over desktop.core (not built yet; see the open window issue)."""
+"""The window: Qt widgets over :class:`desktop.core.workspace.Workspace`, run by :mod:`.app`."""

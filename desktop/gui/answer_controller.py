@@ -12,8 +12,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop.config import Settings
-from desktop.gui.backend import Backend, ModelState
+from desktop.core.config import Settings
+from desktop.core.workspace import ModelState, Workspace
 from desktop.gui.workers import Job, Lane
 
 
@@ -24,15 +24,15 @@ class AnswerController(QObject):
     token = Signal(str)
     answered = Signal(object)  # Answer
     answer_failed = Signal(str)
-    compare_event = Signal(object)  # desktop.core.compare.CompareEvent
+    compare_event = Signal(object)  # desktop.core.answering.compare.CompareEvent
     compare_rows = Signal(object)  # list[CompareRow], with the support scores
     compare_finished = Signal()
     busy_changed = Signal(bool)
     error = Signal(str)
 
-    def __init__(self, backend: Backend, parent: QObject | None = None) -> None:
+    def __init__(self, workspace: Workspace, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.backend = backend
+        self.workspace = workspace
         self.lane = Lane("answer")
         self.asking: Job | None = None
         self.closed = False
@@ -43,7 +43,7 @@ class AnswerController(QObject):
         return self.asking is not None
 
     def warm_up(self) -> Job:
-        job = Job("loading models", self.backend.warm_up)
+        job = Job("loading models", self.workspace.warm_up)
         job.progress.connect(self._on_state)
         job.failed.connect(self.error)
         return self.lane.submit(job)
@@ -54,7 +54,8 @@ class AnswerController(QObject):
             self.error.emit(state.detail)
 
     def ask(self, question: str, collection: str | None) -> Job:
-        job = Job("answering", lambda cancel: self.backend.ask(question, collection, cancel))
+        job = Job("answering",
+                  lambda cancel: self.workspace.ask(question, _scope(collection), cancel))
         job.progress.connect(self._on_token)
         job.done.connect(self.answered)
         job.failed.connect(self.answer_failed)
@@ -67,7 +68,8 @@ class AnswerController(QObject):
         self.token.emit(token.text)
 
     def compare(self, question: str, collection: str | None) -> Job:
-        job = Job("comparing", lambda cancel: self.backend.compare(question, collection, cancel))
+        job = Job("comparing", lambda cancel: self.workspace.compare(
+            question, _scope(collection), cancel))
         job.progress.connect(self.compare_event)
         job.done.connect(self.compare_rows)
         job.failed.connect(self.error)
@@ -88,7 +90,7 @@ class AnswerController(QObject):
 
     def apply_settings(self, settings: Settings) -> Job:
         """Save ``settings`` and reload what they change, after the job in flight."""
-        job = Job("applying settings", lambda _c: self.backend.update_settings(settings))
+        job = Job("applying settings", lambda _c: self.workspace.update_settings(settings))
         job.failed.connect(self.error)
         self.lane.submit(job)
         return self.warm_up()
@@ -96,3 +98,8 @@ class AnswerController(QObject):
     def close(self, wait_ms: int = 30_000) -> None:
         self.closed = True
         self.lane.wait(wait_ms)
+
+
+def _scope(collection: str | None) -> list[str] | None:
+    """The collections an answer searches: the window's current one (None: all)."""
+    return [collection] if collection else None

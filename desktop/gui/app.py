@@ -17,8 +17,8 @@ import time
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-from desktop import offline
-from desktop.config import home
+from desktop import process
+from desktop.core.config import home
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def run(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     exit_when_ready = "--exit-when-ready" in argv
     argv = [a for a in argv if a != "--exit-when-ready"]
-    offline.enforce()
+    process.prepare()
     _log_to_file()
     if hasattr(faulthandler, "register"):  # a window that hangs: `kill -USR1 PID` shows where
         faulthandler.register(signal.SIGUSR1, all_threads=True)

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.conversations import Turn
+from desktop.core.answering.conversations import Turn
 from desktop.gui import render, theme
 
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.conversations import turn_from_answer
+from desktop.core.answering.conversations import turn_from_answer
 from desktop.gui import render, theme
 
 CONFIGS = {
@@ -192,7 +192,7 @@ class CompareView(QWidget):
                 column.measures.setToolTip(SUPPORT_TIP + FORM_TIP)
 
     def on_event(self, event: Any) -> None:
-        """Show a :class:`desktop.core.compare.CompareEvent`."""
+        """Show a :class:`desktop.core.answering.compare.CompareEvent`."""
         column = self.columns[event.config]
         if event.kind == "begin":
             column.begin()

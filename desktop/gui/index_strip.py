@@ -17,7 +17,7 @@ def format_eta(seconds: float | None) -> str:
 
 
 def progress_line(p: Any) -> str:
-    """One line for a :class:`desktop.core.index.Progress` record."""
+    """One line for a :class:`desktop.core.indexing.indexer.Progress` record."""
     if p.phase == "scanning":
         return "Looking for new and changed files…"
     current = f" · {Path(p.current).name}" if p.current else ""
@@ -26,7 +26,7 @@ def progress_line(p: Any) -> str:
 
 
 def report_line(report: Any) -> str:
-    """One line for a :class:`desktop.core.index.IndexReport`."""
+    """One line for a :class:`desktop.core.indexing.indexer.IndexReport`."""
     state = "Stopped (run again to resume)" if report.cancelled else "Indexed"
     problems = len(report.failed) + len(report.skipped) + len(report.empty) + len(
         report.image_only)

@@ -1,7 +1,7 @@
 """Indexing for the window: the index lane, the library summary, and watching the folders.
 
 Folders dropped or added are indexed one job after another; while the window is open the
-indexed folders are watched (:class:`desktop.core.watch.FolderWatcher`) and a change is
+indexed folders are watched (:class:`desktop.core.indexing.watch.FolderWatcher`) and a change is
 re-indexed within seconds by re-scanning only the paths that changed; at start every folder
 gets a quick incremental re-scan (stat only, unless something changed while the app was shut).
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from desktop.core.watch import FolderWatcher, refresh_targets
-from desktop.gui.backend import Backend
+from desktop.core.indexing.watch import FolderWatcher, refresh_targets
+from desktop.core.workspace import Workspace
 from desktop.gui.workers import Job, Lane
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,9 @@ class LibraryController(QObject):
     index_finished = Signal(object)  # IndexReport
     error = Signal(str)
 
-    def __init__(self, backend: Backend, parent: QObject | None = None) -> None:
+    def __init__(self, workspace: Workspace, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.backend = backend
+        self.workspace = workspace
         self.lane = Lane("index")
         self.watcher = FolderWatcher()
         self.roots: list[tuple[str, str]] = []  # (collection, folder)
@@ -62,7 +62,7 @@ class LibraryController(QObject):
     def index(self, paths: Sequence[str], collection: str | None, title: str) -> Job:
         """Queue an index job for ``paths`` (every folder when empty) into ``collection``."""
         paths = list(paths)
-        job = Job("indexing", lambda cancel: self.backend.index(paths, collection, cancel))
+        job = Job("indexing", lambda cancel: self.workspace.index(paths, collection, cancel))
         job.started.connect(lambda: self.index_started.emit(title))
         job.progress.connect(self.index_progress)
         job.progress.connect(self._live_counts)
@@ -94,10 +94,16 @@ class LibraryController(QObject):
         self.refresh_library()
 
     def forget(self, collection: str, folder: str | None) -> Job:
-        job = Job("forgetting", lambda _c: self.backend.forget(collection, folder))
+        job = Job("forgetting", lambda _c: self._forget(collection, folder))
         job.done.connect(lambda _n: self.refresh_library())
         job.failed.connect(self.error)
         return self.lane.submit(job)
+
+    def _forget(self, collection: str, folder: str | None) -> int:
+        """Forget one folder of ``collection``, or the whole collection; documents removed."""
+        if folder is None:
+            return self.workspace.forget(collection=collection).documents
+        return self.workspace.forget([folder], within=collection).documents
 
     # -- the library ----------------------------------------------------------------------
 
@@ -111,7 +117,7 @@ class LibraryController(QObject):
         if self._library_job is not None:
             self._library_again = True
             return
-        job = Job("reading the library", lambda _c: self.backend.library())
+        job = Job("reading the library", lambda _c: self.workspace.library())
         job.done.connect(self._on_library)
         job.failed.connect(self.error)
         job.finished.connect(self._library_job_ended)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 if TYPE_CHECKING:
-    from desktop.core.library import LibrarySummary
+    from desktop.core.storage.library import LibrarySummary
 
 DEFAULT_COLLECTION = "default"
 _ROLE = Qt.ItemDataRole.UserRole

@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.conversations import Turn, turn_from_answer
+from desktop.core.answering.conversations import Turn, turn_from_answer
+from desktop.core.workspace import ModelState, Workspace
 from desktop.gui.answer_controller import AnswerController
-from desktop.gui.backend import Backend, ModelState
 from desktop.gui.chat_pane import ChatPane
 from desktop.gui.compare_view import CompareView
 from desktop.gui.error_banner import ErrorBanner
@@ -55,14 +55,14 @@ def dropped_paths(mime: Any) -> list[str]:
 class MainWindow(QMainWindow):
     """Grounded's window. Call :meth:`start` once it is shown."""
 
-    def __init__(self, backend: Backend | None = None) -> None:
+    def __init__(self, workspace: Workspace | None = None) -> None:
         super().__init__()
-        self.backend = backend or Backend()
+        self.workspace = workspace or Workspace()
         self.setWindowTitle("Grounded")
         self.setAcceptDrops(True)
         self.resize(1200, 760)
-        self.library = LibraryController(self.backend, self)
-        self.answers = AnswerController(self.backend, self)
+        self.library = LibraryController(self.workspace, self)
+        self.answers = AnswerController(self.workspace, self)
         self.collection = DEFAULT_COLLECTION
         self._asked_in: str | None = None
         self._passage_for: Any = None
@@ -171,7 +171,7 @@ class MainWindow(QMainWindow):
         self.source_panel.opened.connect(lambda line: self.statusBar().showMessage(line, 8000))
 
     def _window_state(self) -> QSettings:
-        return QSettings(str(self.backend.dirs.config / "window.ini"), QSettings.Format.IniFormat)
+        return QSettings(str(self.workspace.dirs.config / "window.ini"), QSettings.Format.IniFormat)
 
     def _restore(self) -> None:
         state = self._window_state()
@@ -246,7 +246,7 @@ class MainWindow(QMainWindow):
 
     def _load_turns(self, collection: str) -> list[Turn]:
         try:
-            return self.backend.conversations.load(collection)
+            return self.workspace.conversations.load(collection)
         except OSError as exc:
             self.show_error(f"cannot read the conversation of “{collection}”: {exc}")
             return []
@@ -254,7 +254,7 @@ class MainWindow(QMainWindow):
     def clear_conversation(self) -> None:
         if self.answers.busy:
             return
-        self.backend.conversations.clear(self.collection)
+        self.workspace.conversations.clear(self.collection)
         self.chat.transcript.set_turns([])
 
     # -- answering ------------------------------------------------------------------------
@@ -277,7 +277,7 @@ class MainWindow(QMainWindow):
         turn = turn_from_answer(answer, cancelled=bool(gen and gen.finish_reason == "cancelled"))
         collection = self._asked_in or self.collection
         try:
-            self.backend.conversations.append(collection, turn)
+            self.workspace.conversations.append(collection, turn)
         except OSError as exc:
             self.show_error(f"cannot save the conversation: {exc}")
         if collection == self.collection:
@@ -307,7 +307,7 @@ class MainWindow(QMainWindow):
         self._passage_for = source
         self.source_panel.show_source(source)
         job = Job("reading the passage",
-                  lambda _c: self.backend.passage(source.chunk_id, source.text))
+                  lambda _c: self.workspace.passage(source.chunk_id, source.text))
         job.done.connect(self._on_passage)
         job.failed.connect(self.show_error)
         job.start()
@@ -327,10 +327,10 @@ class MainWindow(QMainWindow):
         label.setToolTip(state.detail)
         label.setStyleSheet("color: #d93025" if state.state == "failed" else "")
         if state.model == "adapters" and state.state != "loading":
-            self.compare.set_adapters([Path(p).name for p, _ in self.backend.adapters_on])
+            self.compare.set_adapters([Path(p).name for p, _ in self.workspace.adapters_on])
 
     def open_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.backend.settings, self)
+        dialog = SettingsDialog(self.workspace.settings, self)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.settings()))
         dialog.open()
         return dialog
@@ -339,7 +339,7 @@ class MainWindow(QMainWindow):
         """The Tune dialog (one at a time); a tuned adapter is added to the settings."""
         dialog = self.tune_dialog
         if dialog is None or (options is not None and dialog.options is not options):
-            dialog = TuneDialog(self.backend, self, options)
+            dialog = TuneDialog(self.workspace, self, options)
             dialog.tuned.connect(self._on_tuned)
             self.tune_dialog = dialog
         dialog.show()
@@ -349,8 +349,8 @@ class MainWindow(QMainWindow):
     def _on_tuned(self, report: Any) -> None:
         """Attach the new adapter (scale 1) through the settings, in place of an older file
         of the same name."""
-        keep = [a for a in self.backend.settings.adapters if a.get("path") != report.adapter]
-        self.apply_settings(replace(self.backend.settings,
+        keep = [a for a in self.workspace.settings.adapters if a.get("path") != report.adapter]
+        self.apply_settings(replace(self.workspace.settings,
                                     adapters=[*keep, {"path": report.adapter, "scale": 1.0}]))
         self.statusBar().showMessage(f"Tuned “{report.name}”: added to Settings → Adapters",
                                      8000)
@@ -417,5 +417,5 @@ class MainWindow(QMainWindow):
         self.library.close()
         self.answers.close()
         wait_all()
-        self.backend.close()
+        self.workspace.close()
         super().closeEvent(event)

@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.config import Settings, default_dirs
+from desktop.core.config import Settings, default_dirs
 
-#: The quote modes (core/quote.py) as the dialog offers them.
+#: The quote modes (core/answering/quote.py) as the dialog offers them.
 QUOTE_CHOICES = {"auto": "Quoted when the model hardly knows the language",
                  "always": "Always quoted from the sources",
                  "never": "In the model's own words"}

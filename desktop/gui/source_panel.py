@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.conversations import SourceRecord
+from desktop.core.answering.conversations import SourceRecord
 from desktop.gui import render, theme
 from desktop.gui.open_file import open_at_page, show_in_folder
 

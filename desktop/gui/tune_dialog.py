@@ -1,7 +1,7 @@
 """Tune an adapter from the window: examples (a file or pasted), a name, the estimate, a live
 loss curve, Cancel, and at the end base and tuned answers to the held-out prompts side by side.
 
-The tuning generator (:meth:`desktop.core.tune.Tuner.run`, through ``Backend.tune``) runs in a
+The tuning generator (``Workspace.tune``: :meth:`~desktop.core.tuning.tuner.Tuner.run`) runs in a
 :class:`~desktop.gui.workers.Job` on its own thread, exactly as the CLI drives it; this dialog
 only shows its records. When it ends well, :attr:`tuned` carries the report (the window then
 adds the adapter to the settings).
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import tune_report
+from desktop.core.tuning import report as tune_report
 from desktop.gui import theme
 from desktop.gui.loss_plot import LossPlot
 from desktop.gui.workers import Job
@@ -46,12 +46,12 @@ class TuneDialog(QDialog):
 
     tuned = Signal(object)  # TuneReport
 
-    def __init__(self, backend: Any, parent: QWidget | None = None,
+    def __init__(self, workspace: Any, parent: QWidget | None = None,
                  options: Any | None = None) -> None:
         super().__init__(parent)
-        from desktop.core.tune import TuneOptions
+        from desktop.core.tuning.records import TuneOptions
 
-        self.backend = backend
+        self.workspace = workspace
         self.options = options or TuneOptions()
         self.job: Job | None = None
         self.report: Any = None
@@ -157,13 +157,13 @@ class TuneDialog(QDialog):
     def parse(self) -> list[Any] | None:
         """The examples in the box, or None (the reason shown under it)."""
         from desktop.core.errors import GroundedError
-        from desktop.core.tune_examples import parse_examples
+        from desktop.core.tuning.examples import looks_like_csv, parse_examples
 
         text = self.examples.toPlainText()
         if not text.strip():
             self._note("")
             return None
-        csv = not text.lstrip().startswith("{")
+        csv = looks_like_csv(text)
         try:
             rows = parse_examples(text, self.source, csv_format=csv)
         except GroundedError as exc:
@@ -183,8 +183,8 @@ class TuneDialog(QDialog):
         """Check the input and start tuning in the background."""
         from dataclasses import replace
 
-        from desktop.core import adapter_store
         from desktop.core.errors import GroundedError
+        from desktop.core.model import adapter_store
 
         if self.job is not None and not self.job.ended:
             return None
@@ -200,7 +200,7 @@ class TuneDialog(QDialog):
             self._note(str(exc), error=True)
             return None
         force = False
-        existing = adapter_store.adapters_dir(self.backend.dirs.data) / f"{name}.gguf"
+        existing = adapter_store.adapters_dir(self.workspace.dirs.data) / f"{name}.gguf"
         if existing.exists():
             answer = QMessageBox.question(self, "Replace?", f"An adapter named “{name}” "
                                           "exists. Replace it when the new one is ready?")
@@ -214,7 +214,7 @@ class TuneDialog(QDialog):
         self.results.clear()
         self.estimate.setText("Loading the model for tuning (about 5 s)…")
         self.status.setText("")
-        job = Job("tuning", lambda cancel: self.backend.tune(rows, name, options, cancel))
+        job = Job("tuning", lambda cancel: self.workspace.tune(rows, name, options, cancel))
         job.progress.connect(self.on_progress)
         job.done.connect(self.on_done)
         job.failed.connect(self.on_failed)

@@ -1,0 +1,212 @@
+"""`grounded ask`, `compare` and `eval`: answers from the index, and their quality."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from desktop.cli.terminal import (
+    CancelOnInterrupt,
+    ProgressLine,
+    adapter_settings,
+    emit,
+    err,
+    fmt_eta,
+    model_setting,
+    quote_mode,
+    settings_with,
+    workspace,
+)
+from desktop.core.answering.focus import FOCUS_SENTENCES
+from desktop.core.jobs import run_job
+
+
+def scope_options(f):
+    """--collection NAME (repeatable) and the passage options: where to search, how many
+    passages, how many of their sentences the prompt carries, whether answers quote them."""
+    f = click.option("--quote/--free", "quote", default=None,
+                     help="Answer with a verbatim passage of one source, cited, or in the "
+                          "model's own words (default: the settings'; auto: quotes for a "
+                          "question in a script the model hardly knows).")(f)
+    f = click.option("--sentences", "sentences", type=click.IntRange(0, 50),
+                     help="Sentences of the passages the prompt carries; 0: whole passages "
+                          "(default: the settings', 2).")(f)
+    f = click.option("--k", "k", type=click.IntRange(1, 50),
+                     help="Passages per answer (default: the settings', 5).")(f)
+    return click.option("--collection", "-c", "collections", multiple=True,
+                        help="Search only these collections (default: all).")(f)
+
+
+def model_options(f):
+    """--model GGUF, and --adapter PATH|NAME (repeatable) with --adapter-scale S (in order)."""
+    f = click.option("--adapter-scale", "adapter_scales", type=float, multiple=True,
+                     help="Scale for each --adapter, in order (default 1.0).")(f)
+    f = click.option("--adapter", "adapters", multiple=True,
+                     help="A GGUF LoRA adapter file, or the NAME of one made by "
+                          "`grounded tune` (repeatable).")(f)
+    return click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")(f)
+
+
+def _answer_workspace(k, sentences, quote, model, adapters, adapter_scales):
+    """The workspace with the command's options on top of the settings, its adapters
+    attached and checked before any answer is spent."""
+    ws = workspace(passages=k, focus_sentences=sentences, quote_answers=quote_mode(quote),
+                   model=model_setting(model), adapters=adapter_settings(adapters, adapter_scales))
+    try:
+        ws.attach_adapters(strict=True)
+    except BaseException:
+        ws.close()
+        raise
+    return ws
+
+
+@click.command()
+@click.argument("question")
+@scope_options
+@click.option("--no-retrieval", is_flag=True, help="Ask the bare model, without your files.")
+@model_options
+@click.option("--temperature", type=float, default=0.0, show_default=True,
+              help="0 is greedy and deterministic.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def ask(question: str, collections: tuple[str, ...], k: int | None, sentences: int | None,
+        quote: bool | None, no_retrieval: bool, model: Path | None, adapters: tuple[str, ...],
+        adapter_scales: tuple[float, ...], temperature: float, as_json: bool) -> None:
+    """Answer QUESTION from the indexed files, citing the passages used."""
+    with _answer_workspace(k, sentences, quote, model, adapters, adapter_scales) as ws, \
+            CancelOnInterrupt() as cancel:
+        stream = ws.ask(question, collections or None, cancel, retrieval=not no_retrieval,
+                        temperature=temperature)
+        out = sys.stderr if as_json else sys.stdout
+        answer = run_job(stream, lambda tok: (out.write(tok.text), out.flush()))
+        out.write("\n")
+    if as_json:
+        emit(answer.to_dict(), True, lambda: None)
+        return
+    if answer.refused or answer.text != answer.generation_text():
+        click.echo(f"\n{answer.text}")
+    for s in answer.sources:
+        mark = "*" if s.n in answer.cited else " "
+        click.echo(f"{mark}[{s.n}] {s.label()}: {' '.join(s.text.split())[:160]}")
+    t = answer.timings
+    err(f"retrieval {t.get('retrieve_ms', 0):.0f} ms · first token "
+        f"{t.get('first_token_ms', 0):.0f} ms · {t.get('tokens_per_s', 0):.1f} tokens/s"
+        + (f" on {t['threads']:.0f} thread(s)" if t.get("threads") else ""))
+
+
+@click.command()
+@click.argument("question")
+@scope_options
+@model_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def compare(question: str, collections: tuple[str, ...], k: int | None, sentences: int | None,
+            quote: bool | None, model: Path | None, adapters: tuple[str, ...],
+            adapter_scales: tuple[float, ...], as_json: bool) -> None:
+    """Answer QUESTION four ways: base, + retrieval, adapter, adapter + retrieval.
+
+    With a tuned adapter (one `grounded tune` made, with its held-out replies) each row also
+    gets a form score: its best ROUGE-L F1 against those replies."""
+    with _answer_workspace(k, sentences, quote, model, adapters, adapter_scales) as ws, \
+            CancelOnInterrupt() as cancel:
+
+        def show(event) -> None:
+            if event.kind == "begin":
+                err(f"— {event.config} —")
+            elif event.kind == "token":
+                sys.stderr.write(event.text)
+                sys.stderr.flush()
+            elif event.kind in ("done", "failed"):
+                sys.stderr.write("\n" if event.kind == "done" else f"error: {event.text}\n")
+
+        rows = run_job(ws.compare(question, collections or None, cancel), show)
+    data = {"question": question, "rows": [r.to_dict() for r in rows]}
+
+    def human() -> None:
+        with_form = any(r.get("form") is not None for r in data["rows"])
+        click.echo(f"{'config':<10} {'support':>8}" + (f" {'form':>5}" if with_form else "")
+                   + f" {'latency':>9} {'tokens':>7}  cited  answer")
+        for r in data["rows"]:
+            if r["error"]:
+                click.echo(f"{r['config']:<10} error: {r['error']}")
+                continue
+            sup = "-" if r["support"] is None else f"{r['support']:.2f}"
+            form = "" if not with_form else " " + (
+                f"{'-':>5}" if r.get("form") is None else f"{r['form']:>5.2f}")
+            cited = ",".join(str(c["n"]) for c in r["cited"]) or "-"
+            click.echo(f"{r['config']:<10} {sup:>8}{form} {r['latency_ms']:>7.0f}ms "
+                       f"{r['tokens']:>7}  {cited:<5}  {' '.join(r['answer'].split())[:80]}")
+
+    emit(data, as_json, human)
+
+
+@click.command("eval")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--questions", type=click.Path(path_type=Path), help="A questions JSONL file.")
+@click.option("--limit", type=click.IntRange(1), help="Sample N questions (reproducibly).")
+@click.option("--no-answers", is_flag=True, help="Retrieval metrics only (no model).")
+@click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Passages per answer.")
+@click.option("--sentences", type=click.IntRange(0, 50), default=FOCUS_SENTENCES,
+              show_default=True, help="Sentences of the passages the prompt carries (0: whole).")
+@click.option("--quote/--free", default=None,
+              help="Every answer quotes a source verbatim, or none does (default: auto, "
+                   "quotes for a question in a script the model hardly knows).")
+@model_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: bool,
+          k: int, sentences: int, quote: bool | None, model: Path | None,
+          adapters: tuple[str, ...], adapter_scales: tuple[float, ...], as_json: bool) -> None:
+    """Retrieval and answer quality on DATASET (a folder of ../shared/eval), per configuration.
+
+    Rows: hybrid, vector and bm25 retrieval, no retrieval (none), and the gold passage
+    (oracle: the ceiling retrieval can approach); with --adapter also the adapters alone
+    (adapter) and with hybrid retrieval (adapter+hybrid). With a tuned adapter each answer row
+    also gets form: the mean best ROUGE-L F1 of its answers against the adapter's held-out
+    ideal replies.
+    """
+    from desktop.core.config import Settings
+    from desktop.core.evaluation import evaluate
+
+    if adapters and no_answers:
+        raise click.UsageError("--adapter needs answers: drop --no-answers")
+    mine = settings_with(model=model_setting(model))
+    # The bundled embedder and default chunking, the person's model and how it runs.
+    settings = Settings(model=mine.model, n_ctx=mine.n_ctx, n_threads=mine.n_threads,
+                        n_gpu_layers=mine.n_gpu_layers, passages=k, focus_sentences=sentences,
+                        quote_answers=quote_mode(quote) or "auto",
+                        adapters=adapter_settings(adapters, adapter_scales) or [])
+    ds = evaluate.load_dataset(dataset, questions, limit)
+    line = ProgressLine()
+    err(f"indexing {ds.name} into a throwaway index…")
+
+    def show(p) -> None:
+        if isinstance(p, evaluate.AnswerProgress):
+            rate = p.done / max(1e-9, p.elapsed_s)
+            line.text(f"answering {p.done}/{p.total} · {rate:.1f} answers/s · "
+                      f"ETA {fmt_eta((p.total - p.done) / rate)}", force=p.done == p.total)
+        else:
+            line.show(p)
+
+    result = run_job(evaluate.run(ds, settings, answers=not no_answers), show)
+    line.end()
+    rows, languages = result.configurations, result.recall_by_language
+
+    def human() -> None:
+        click.echo(f"{ds.name}: {result.questions} questions"
+                   + (f", {result.unanswerable} unanswerable" if result.unanswerable else ""))
+        keys = list(dict.fromkeys(key for row in rows.values() for key in row))
+        for part in (keys[:8], keys[8:]):
+            if not part:
+                continue
+            click.echo("config   " + " ".join(f"{key[:14]:>14}" for key in part))
+            for config, row in rows.items():
+                click.echo(f"{config:<8} " + " ".join(
+                    f"{row[key]:>14.3f}" if key in row else f"{'':>14}" for key in part))
+        if languages:
+            click.echo("recall@5 " + " ".join(f"{lang:>7}" for lang in languages))
+            for mode in evaluate.RETRIEVAL_MODES:
+                click.echo(f"{mode:<8} " + " ".join(
+                    f"{languages[lang][mode]:>7.3f}" for lang in languages))
+
+    emit(result.to_dict(), as_json, human)

@@ -1,0 +1,1 @@
+"""Questions into answers: retrieval, evidence, prompts, quoting, citations, support, compare."""

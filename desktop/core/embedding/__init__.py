@@ -1,0 +1,1 @@
+"""The sentence embedder: a sentence-transformers folder's weights run by ONNX Runtime."""

@@ -1,0 +1,1 @@
+"""Retrieval and answer quality on a labelled dataset (``grounded eval``)."""

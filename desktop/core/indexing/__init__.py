@@ -1,0 +1,1 @@
+"""Files into the index: scan, extract (in a sandboxed child), chunk, embed, store; watch."""

@@ -1,0 +1,1 @@
+"""Tune a LoRA adapter on this machine: a numpy llama with its backward pass, export, check."""
