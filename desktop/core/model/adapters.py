@@ -162,8 +162,8 @@ def _is_gguf(c: _Reading) -> None:
 
 def _header_is_whole(c: _Reading) -> None:
     """The header parses and its tensors fit in the file (a fast, bounds-checked walk)."""
-    # Clear words for a cut-short file, and a model file is turned away in ~50 ms
-    # (GGUFReader parses its whole vocabulary: ~2 s).
+    # Clear words for a cut-short file, and a model file is turned away before GGUFReader
+    # parses its whole vocabulary.
     try:
         c.meta, _, needed = read_gguf_header(c.path)
     except (ValueError, OSError) as exc:

@@ -32,15 +32,12 @@ from desktop.core.tuning.lora import KINDS, Lora
 QK = ("attn_q", "attn_k")
 
 #: The self-check's limits. ``MIN_LOGIT_CORRELATION`` on the tuned logits themselves (the base
-#: models alone reach 0.9991–0.9993 here: Q4_1 weights dequantized on the numpy side, 8-bit
-#: activations on llama.cpp's); the *change* the adapter makes (tuned − base) is compared
-#: too, being far more sensitive: its correlation (``MIN_CHANGE_CORRELATION``) and scale
-#: (least-squares slope of llama.cpp's change on the numpy model's, ``CHANGE_SCALE``), and
-#: the q/k pairs' change alone (``MIN_QK_CORRELATION``). Measured on the bundled model after
-#: 4-step runs with three seeds: a right export 0.990–0.994 (change), 0.86–0.88 (q/k), scale
-#: 0.98–1.02, tuned logits 0.9993; with the q/k rows permuted q/k correlates −0.22 to 0.09
-#: (the tuned logits still 0.996–0.998, the change 0.98); with alpha = rank instead of 16
-#: the scale is 0.55–0.59 and the tuned logits 0.978.
+#: models alone differ a little: Q4_1 weights dequantized on the numpy side, 8-bit activations
+#: on llama.cpp's); the *change* the adapter makes (tuned − base) is compared too, being far
+#: more sensitive: its correlation (``MIN_CHANGE_CORRELATION``) and scale (least-squares slope
+#: of llama.cpp's change on the numpy model's, ``CHANGE_SCALE``), and the q/k pairs' change
+#: alone (``MIN_QK_CORRELATION``). Each limit lies between what right exports and wrong ones
+#: (q/k rows permuted, alpha = rank) score on the bundled model: ARCHITECTURE.md, "Tuning".
 MIN_LOGIT_CORRELATION = 0.99
 MIN_CHANGE_CORRELATION = 0.8
 MIN_QK_CORRELATION = 0.5
@@ -82,8 +79,8 @@ def write_gguf_lora(path: Path, architecture: str, tensors: Mapping[str, np.ndar
 
 
 def _sums(x: np.ndarray, y: np.ndarray) -> tuple[float, ...]:
-    """n, Σx, Σy, Σx², Σy², Σxy in float64, 16 rows at a time (whole float64 copies of
-    256 × 49,152 logits took ~0.5 GB at the self-check's peak)."""
+    """n, Σx, Σy, Σx², Σy², Σxy in float64, 16 rows at a time (whole float64 copies of the
+    logits would add hundreds of MB to the self-check's peak)."""
     x = np.asarray(x)
     x2 = x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(1, -1)
     y2 = np.asarray(y).reshape(x2.shape)

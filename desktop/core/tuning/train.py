@@ -166,15 +166,10 @@ def training_bytes(config: Config, tokens: int, longest: int) -> int:
     gradients while its backward runs (~3.5 × ``n_head × longest`` floats); once, the
     logits of :data:`LOGIT_ROWS` positions and two temporaries of their size.
 
-    Fitted to the bundled model (0.85 MB kept per token by the count): the peak above the
-    ~0.72 GB resident after loading measured 0.13 / 0.24 / 0.44 GB at 100 / 200 / 400 tokens
-    of 100-token sequences, 0.80 / 0.79 / 0.82 GB at 800 tokens (sequences of 200 / 400 /
-    800), 1.00 / 1.02 / 1.09 GB at 1,024 (256 / 512 / 1,024) and 1.97 / 2.40 GB at 2,048
-    (256 / 2,048): 0.93 MB per token, ~126 bytes per token and position of the longest
-    sequence, ~60 MB once. The count is taken × 1.1 (it leaves out the temporaries of the
-    layer in flight); that is above all eleven measurements, by 2–10% from 200 tokens on (by
-    30%, 39 MB, at 100). Whole runs hold more (batches of changing shapes): three runs on
-    the memo set peaked at 1.23 GB where this bare fit gave 1.20, hence × 1.1 again."""
+    Fitted to peaks measured on the bundled model at 100 to 2,048 tokens per batch (README,
+    "Tuning"). The count is taken × 1.1 (it leaves out the temporaries of the layer in
+    flight), which puts it above every measured step; whole runs hold more (batches of
+    changing shapes), hence × 1.1 again for a run."""
     d, kv, ff = config.n_embd, config.n_head_kv * config.head_dim, config.n_ff
     kept = config.n_layer * (4 * (4 * d + 2 * kv + 2 * ff) + 6 * d + ff)
     attention = 4 * 3.5 * config.n_head * longest

@@ -270,7 +270,8 @@ class Tuner:
         speed = measured[self.threads]
         held_tokens = opts.max_new_tokens * 2 * len(held_out)
         # The check: three forward passes (about twice training's tokens/s: no backward) and
-        # ~8 s of llama.cpp loading and evaluating; then every held-out answer twice.
+        # llama.cpp loading and evaluating (a fixed allowance); then every held-out answer
+        # twice.
         check_s = 3 * opts.check_tokens / speed * 0.5 + 8.0
         after_s = check_s + held_tokens / GENERATION_TOKENS_PER_S
         peak = max(peak_rss(), resident + tune_train.training_bytes(config, biggest, longest))
@@ -289,11 +290,9 @@ class Tuner:
         first batch), after an untimed pass on its first 32 tokens, per thread count: the
         threads asked for, or 1 and the physical cores that are free now (the faster count
         is used). BLAS threads meet after every matrix product, so a thread whose core
-        another process holds stalls the rest: on this 2-core machine with the other core
-        busy, 2 threads ran at 2.6–60 tokens/s where 1 ran at 146–160, and measuring them
-        cost up to 40 s; a busy core is therefore not tried. One example, not the batch, so
-        the estimate errs long: on the memo set it read 141–146 tokens/s where the runs
-        trained at 169–175. No step is taken."""
+        another process holds stalls the rest, and timing it costs many seconds: a busy core
+        is therefore not tried. One example, not the batch, so the estimate errs long (README,
+        "Tuning"). No step is taken."""
         from threadpoolctl import threadpool_limits
 
         from desktop.core.cpus import free_threads, physical_cores
@@ -459,8 +458,8 @@ class Tuner:
 
 def _return_freed_memory() -> None:
     """Hand the heap's free pages back to the system (glibc's ``malloc_trim``; nothing
-    elsewhere). The training step's freed arrays otherwise stayed resident under the
-    self-check and the comparison: 1.10 GB after training against 0.73 GB after loading."""
+    elsewhere). The training step's freed arrays otherwise stay resident under the
+    self-check and the comparison."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
