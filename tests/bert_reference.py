@@ -1,6 +1,6 @@
 """The plain float32 numpy forward pass of a BERT-family encoder: the reference the ONNX graph
-(:mod:`desktop.core.embedding.bert_graph`) is checked against in tests and measured against in
-``grounded bench index``. One text at a time, no padding, nothing fused: slow and obvious."""
+(:mod:`desktop.core.embedding.bert_graph`) is checked against in tests. One text at a time, no
+padding, nothing fused: slow and obvious."""
 
 from __future__ import annotations
 

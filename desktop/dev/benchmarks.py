@@ -103,24 +103,13 @@ def compare_with_reference(embedder: OnnxEmbedder, texts: list[str], say: Report
     """Our embedder against fp32 sentence-transformers (``SentenceTransformer.encode``, the
     reference) on the same texts, alternating slices so machine drift hits both alike: speed
     ratio and the lowest cosine between twin vectors. Without sentence-transformers (the
-    packaged app has none), only the cosine, against the plain numpy forward pass
-    (:mod:`bert_reference`) on a sample."""
+    packaged app has none) there is no reference to measure: nothing is added."""
     try:
         import torch
         from sentence_transformers import SentenceTransformer
     except ImportError:
-        import bert_reference
-
-        from desktop.core.embedding import bert_graph
-
-        sample = texts[:: max(1, len(texts) // 256)]
-        ref = bert_reference.embed(bert_graph.BertWeights(embedder.path),
-                                   embedder.token_ids(sample))
-        cos = float(np.sum(embedder.embed(sample) * ref, axis=1).min())
-        say("sentence-transformers is not installed: no speed "
-            f"reference; min cosine against the numpy forward pass over {len(sample)} "
-            f"vectors {cos:.7f}")
-        return {"min_cosine_vs_numpy_reference": cos}
+        say("sentence-transformers is not installed: no reference for the embedder alone")
+        return {}
     torch.set_num_threads(embedder.session.get_session_options().intra_op_num_threads)
     model = SentenceTransformer(str(embedder.path), device="cpu", local_files_only=True)
     ours_s, ref_s, ours, refs = 0.0, 0.0, [], []

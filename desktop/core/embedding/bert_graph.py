@@ -11,8 +11,8 @@ The token-type embedding is folded into the position embeddings: Grounded always
 segment (type 0), so its row is a constant added to every position. RoBERTa-style models
 (position ids starting after the padding id) have their first position rows sliced off.
 
-:class:`BertWeights` reads the same folder for :mod:`bert_reference`, the plain
-numpy forward pass that tests and benchmarks compare the graph with.
+:class:`BertWeights` also feeds ``tests/bert_reference.py``, the plain numpy forward pass the
+tests compare the graph with.
 """
 
 from __future__ import annotations
