@@ -51,6 +51,9 @@ def test_deleting_documents_leaves_no_orphans(store):
         "SELECT count(*) FROM chunk_vectors WHERE rowid NOT IN (SELECT id FROM chunks)"
     ).fetchone()[0]
     assert orphans == 0
+    assert store.has_chunks()
+    store.delete_documents(ids[3:])
+    assert not store.has_chunks()
 
 
 def test_a_failed_batch_writes_nothing(store):

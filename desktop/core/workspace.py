@@ -141,9 +141,12 @@ class Workspace:
 
     def index_embedder(self) -> OnnxEmbedder:
         """The embedder the index was built with (the settings' one for a new index)."""
+        return self._embedder_for(self.recorded_embedder())
+
+    def _embedder_for(self, recorded: str | None) -> OnnxEmbedder:
+        """The embedder of a recorded model id (None: the settings' own)."""
         from desktop.core.embedding.embedder import BUNDLED_ID
 
-        recorded = self.recorded_embedder()
         if recorded is None:
             return self.embedder()
         return self.embedder("" if recorded == BUNDLED_ID else recorded)
@@ -173,12 +176,13 @@ class Workspace:
             self._close_answer_store()
             self._answer_store = self.open_store()
         store = self._answer_store
-        if store.embedder() is None or not store.counts()["chunks"]:
+        recorded = store.embedder()
+        if recorded is None or not store.has_chunks():
             raise GroundedError(NOTHING_INDEXED)
         for name in collections or ():
             if store.collection_id(name) is None:
                 raise GroundedError(f"the collection {name!r} is empty: add a folder to it")
-        emb = self.index_embedder()
+        emb = self._embedder_for(recorded[0])
         if self._retriever is None or self._retriever.embedder is not emb:
             self._retriever = Retriever(store, emb)
         emb.load()

@@ -392,6 +392,10 @@ class Store:
             "SELECT c.id, d.path, c.page, c.page_end, c.heading, c.text FROM chunks c "
             "JOIN documents d ON d.id = c.document_id ORDER BY d.path, c.ord")
 
+    def has_chunks(self) -> bool:
+        """Whether any chunk is indexed (one row read, whatever the index's size)."""
+        return self.con.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is not None
+
     def counts(self) -> dict[str, int]:
         """Row counts of the chunk-bearing tables (a consistent index has them all equal)."""
         one = lambda sql: self.con.execute(sql).fetchone()[0]  # noqa: E731
