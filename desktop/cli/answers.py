@@ -19,7 +19,7 @@ from desktop.cli.terminal import (
     settings_with,
     workspace,
 )
-from desktop.core.answering.focus import FOCUS_SENTENCES
+from desktop.core.answering.answer import FOCUS_SENTENCES
 from desktop.core.jobs import run_job
 
 

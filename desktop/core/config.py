@@ -79,7 +79,8 @@ class Settings:
     n_ctx: int = 4096
     #: Passages retrieved per answer.
     passages: int = 5
-    #: Sentences of those passages the prompt carries (0: whole passages); see answering/focus.py.
+    #: Evidence sentences shown and carried by the prompt (0: it carries whole passages); see
+    #: answering/evidence.py.
     focus_sentences: int = 2
     #: When answers quote a source word for word (core/answering/quote.py): "auto" (questions in a
     #: script the model hardly knows), "always" or "never".

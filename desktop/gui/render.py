@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from desktop.core.answering.conversations import SourceRecord, Turn
-from desktop.core.answering.focus import sentences
+from desktop.core.answering.sentences import sentences
 from desktop.gui.theme import Colors
 
 _MARK = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")

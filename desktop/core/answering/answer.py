@@ -1,8 +1,13 @@
-"""Grounded answers: numbered sources in the prompt, checked citations, honest refusals.
+"""Grounded answers: evidence first, numbered sources in the prompt, checked citations and
+sentences, honest refusals.
 
-The answer carries the passages that went into its prompt (citations are data): nothing is
-searched again to show them. When retrieval finds nothing relevant the model is not asked at
-all, and the answer says so.
+An answer streams in two steps: as soon as retrieval is done, the :class:`Found` item names
+the evidence (the best sentences of the passages, :mod:`.evidence`) and the sources; then the
+model's tokens. The model reads exactly the evidence it shows. The answer carries the passages
+that went into its prompt (citations are data): nothing is searched again to show them, and
+each of its sentences is checked against them (:func:`.support.check`). When retrieval finds
+nothing relevant the model is not asked at all, and the answer says so; evidence found is
+still shown.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from desktop.core.answering import evidence as ranking
 from desktop.core.answering.citations import check_citations
-from desktop.core.answering.focus import FOCUS_SENTENCES, focus
 from desktop.core.answering.prompts import REFUSAL, build_messages
 from desktop.core.answering.quote import QUOTE_MODES, Quote, unfamiliar
 from desktop.core.answering.retrieve import Passage, Retrieval, Retriever
+from desktop.core.answering.support import SentenceSupport, check
 from desktop.core.model.engine import Engine, Generation, Token
 
 #: Retrieval found something relevant when the best cosine reaches MIN_COSINE and MIN_COVERAGE
@@ -30,6 +36,10 @@ MIN_COSINE = 0.30
 MIN_COVERAGE = 0.7
 MIN_FIT = 0.5
 MIN_COVERAGE_UNREAD = 0.5
+
+#: Evidence sentences shown, and carried by the prompt (0 there: whole passages). Two: the
+#: eval's choice on ../shared/eval (README, "Answer quality").
+FOCUS_SENTENCES = 2
 
 
 def source_label(path: str, page: int | None, page_end: int | None) -> str:
@@ -54,7 +64,7 @@ class Source:
     heading: str | None
     text: str
     score: float
-    excerpt: str | None = None  # what the prompt carried, when not the whole text (focus)
+    excerpt: str | None = None  # what the prompt carried, when not the whole text (evidence)
 
     def label(self) -> str:
         """File name with page (range), as people see it."""
@@ -64,6 +74,37 @@ class Source:
     def shown(self) -> str:
         """What the prompt carries of it: the excerpt, else the whole text."""
         return (self.excerpt or self.text).strip()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A sentence of a source that answers the question, as the person sees it first."""
+
+    n: int  # the source's number
+    sentence: str
+    path: str
+    page: int | None
+    heading: str | None
+    start: int  # the sentence's character offsets in the source's text
+    end: int
+    score: float
+
+    def label(self) -> str:
+        return source_label(self.path, self.page, None)
+
+    def to_dict(self) -> dict:
+        return {"n": self.n, "sentence": self.sentence, "path": self.path, "page": self.page,
+                "heading": self.heading, "start": self.start, "end": self.end,
+                "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
+class Found:
+    """Streamed before the model's first token: the evidence and the sources it comes from."""
+
+    evidence: list[Evidence]
+    sources: list[Source]
+    text: str = ""  # a stream item with no text, for consumers that print tokens
 
 
 @dataclass
@@ -78,6 +119,8 @@ class Answer:
     invalid_citations: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     generation: Generation | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+    sentences: list[SentenceSupport] = field(default_factory=list)  # the answer's, checked
 
     def generation_text(self) -> str:
         """What the model streamed (before citation checks)."""
@@ -94,6 +137,8 @@ class Answer:
                         for s in self.sources],
             "cited": list(self.cited),
             "invalid_citations": self.invalid_citations,
+            "evidence": [e.to_dict() for e in self.evidence],
+            "answer_sentences": [s.to_dict() for s in self.sentences],
             "timings": self.timings,
         }
 
@@ -122,14 +167,27 @@ class Answerer:
         self.max_answer_tokens = max_answer_tokens
         self.quote = quote if quote in QUOTE_MODES else "auto"
 
-    def focused(self, question: str, sources: list[Source]) -> list[Source]:
-        """The sources whose best sentences the prompt carries (see :mod:`focus`), numbered
-        anew from 1 in rank order; all of them, whole, when ``sentences`` is 0."""
-        if self.sentences < 1 or not sources:
-            return sources
-        excerpts = focus(question, [s.text for s in sources], self.sentences)
-        return [replace(sources[e.passage], n=n, excerpt=e.text)
-                for n, e in enumerate(excerpts, start=1)]
+    def focused(self, question: str, sources: list[Source]
+                ) -> tuple[list[Source], list[Evidence]]:
+        """The evidence for ``question`` (its best sentences in ``sources``, best first) and
+        the sources the prompt carries: those holding the evidence, numbered anew from 1 in
+        rank order, each with its evidence sentences as excerpt; every source, whole, when
+        ``sentences`` is 0."""
+        if not sources:
+            return sources, []
+        shown = ranking.rank(question, [s.text for s in sources])[
+            :self.sentences or FOCUS_SENTENCES]
+        if self.sentences < 1:
+            numbered, number = sources, {i: s.n for i, s in enumerate(sources)}
+        else:
+            excerpts = ranking.excerpts(question, [s.text for s in sources], self.sentences)
+            numbered = [replace(sources[e.passage], n=n, excerpt=e.text)
+                        for n, e in enumerate(excerpts, start=1)]
+            number = {e.passage: n for n, e in enumerate(excerpts, start=1)}
+        evidence = [Evidence(number[x.passage], x.text, sources[x.passage].path,
+                             sources[x.passage].page, sources[x.passage].heading, x.start,
+                             x.end, x.score) for x in shown]
+        return numbered, evidence
 
     def fit(self, question: str, sources: list[Source]) -> list[Source]:
         """Keep the best sources that fit the model's context, counted in its own tokens."""
@@ -155,24 +213,32 @@ class Answerer:
     def ask(self, question: str, collections: Sequence[str] | None = None,
             retrieval: bool = True, mode: str = "hybrid", passages: Sequence[Passage] | None = None,
             temperature: float = 0.0, cancel: threading.Event | None = None,
-            ) -> Generator[Token, None, Answer]:
-        """Stream the answer's tokens; return the checked :class:`Answer`.
+            ) -> Generator[Token | Found, None, Answer]:
+        """Stream :class:`Found` (once retrieval is done), then the answer's tokens; return
+        the checked :class:`Answer`.
 
         ``passages`` hands the model given passages instead of searching (the eval's oracle).
         """
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         sources: list[Source] = []
+        found = None
         if passages is not None:
             sources = sources_from(passages)
         elif retrieval and self.retriever is not None:
             found = self.retriever.search(question, k=self.k, collections=collections, mode=mode)
             timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
-            if not relevant(found):
-                timings["total_ms"] = (time.perf_counter() - t0) * 1000
-                return Answer(question, REFUSAL, True, [], timings=timings)
             sources = sources_from(found.passages)
-        sources = self.fit(question, self.focused(question, sources))
+        sources, evidence = self.focused(question, sources)
+        timings["evidence_ms"] = (time.perf_counter() - t0) * 1000
+        if found is not None and not relevant(found):
+            shown = sources if evidence else []
+            yield Found(evidence, shown)
+            timings["total_ms"] = timings["evidence_ms"]
+            return Answer(question, REFUSAL, True, shown, timings=timings, evidence=evidence)
+        sources = self.fit(question, sources)
+        evidence = [e for e in evidence if e.n <= len(sources)]
+        yield Found(evidence, sources)
         constraint = None
         if self.quoting(question, sources) and (table := self.engine.token_table()):
             constraint = Quote({s.n: s.shown for s in sources}, table, self.max_answer_tokens)
@@ -181,11 +247,25 @@ class Answerer:
         stats: Generation = yield from gen
         checked = check_citations(stats.text, len(sources))
         refused = REFUSAL.lower().rstrip(".") in stats.text.lower()
-        timings.update(first_token_ms=stats.first_token_ms + timings.get("retrieve_ms", 0.0),
+        timings.update(first_token_ms=stats.first_token_ms + timings["evidence_ms"],
                        total_ms=(time.perf_counter() - t0) * 1000,
                        tokens_per_s=stats.tokens_per_s, threads=stats.threads)
-        return Answer(question, REFUSAL if refused else checked.text, refused, sources,
-                      () if refused else checked.cited, checked.invalid, timings, stats)
+        text = REFUSAL if refused else checked.text
+        return Answer(question, text, refused, sources, () if refused else checked.cited,
+                      checked.invalid, timings, stats, evidence,
+                      [] if refused else checked_sentences(text, sources, evidence))
+
+
+def checked_sentences(text: str, sources: Sequence[Source], evidence: Sequence[Evidence]
+                      ) -> list[SentenceSupport]:
+    """The answer's sentences checked against the whole sources it was given (none without
+    sources: an answer from the bare model claims nothing about the files), each pointing at
+    the evidence sentence it rests on when it rests on one."""
+    if not sources:
+        return []
+    where = {(e.n, e.start): i for i, e in enumerate(evidence)}
+    return [replace(c, evidence=where.get((c.source, c.start)))
+            for c in check(text, {s.n: s.text for s in sources})]
 
 
 def relevant(found: Retrieval) -> bool:

@@ -45,4 +45,4 @@ def check_citations(answer: str, n_sources: int) -> CheckedAnswer:
 
 def strip_citations(text: str) -> str:
     """The answer's words without its ``[n]`` marks (for scoring against reference answers)."""
-    return " ".join(_MARK.sub(" ", text).split())
+    return re.sub(r" ([.,;:!?])", r"\1", " ".join(_MARK.sub(" ", text).split()))

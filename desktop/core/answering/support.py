@@ -1,4 +1,4 @@
-"""The support score: how much of an answer the retrieved passages back up.
+"""Support: how far an answer rests on the sources, as a whole and sentence by sentence.
 
 ``support(answer, passages)`` is the share of the answer's words (lower-cased, stopwords and
 citation marks out; Chinese, Japanese and Thai as character bigrams) that occur in the
@@ -7,13 +7,24 @@ passages retrieved for its question. 1.0: every word the answer uses is in the p
 comparison, so an answer written without retrieval is scored by what the files say too. A
 refusal or an empty answer claims nothing and has no score (None). It rewards staying close
 to the files' words, not being right: a paraphrase scores lower, a copied wrong sentence high.
+
+:func:`check` goes sentence by sentence: each sentence of the answer is matched with the one
+source sentence that holds most of its words, and is supported only when that sentence holds
+most of them *and* every fact of it (numbers, dates, names: :func:`facts`). A copied sentence
+with one number or name changed therefore fails, however many words it shares. It cannot
+judge a paraphrase that uses other words for the same fact (it comes out unsupported), nor a
+sentence whose words are all in the source but whose claim reverses it ("not" is a stopword).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from desktop.core.answering.citations import strip_citations
+from desktop.core.answering.evidence import stems
+from desktop.core.answering.sentences import flat, sentence_spans, sentences
 from desktop.core.storage import keywords
 
 
@@ -24,3 +35,78 @@ def support(answer: str, passages: Iterable[str]) -> float | None:
         return None
     vocabulary = {w for text in passages for w in keywords.words(text)}
     return sum(w in vocabulary for w in words) / len(words)
+
+
+# -- the sentence check ------------------------------------------------------------------------
+
+#: An answer sentence is supported when one source sentence (or failing that, one source) holds
+#: at least this share of its words (compared by their first STEM letters) and every one of
+#: its facts (:func:`facts`). Calibrated on ../shared/eval (README, "Support check").
+MIN_SHARE = 0.6
+
+_FACT = re.compile(r"\w*\d[\w.,:/-]*\w|\d")
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁ][\w'-]+")
+
+
+def facts(sentence: str) -> set[str]:
+    """The words of ``sentence`` that carry a checkable fact, lower-cased: anything with a
+    digit (numbers, dates, amounts) and capitalised words inside the sentence (names). A
+    changed fact in an otherwise copied sentence is one of these."""
+    found = {m.group().lower().rstrip(".,") for m in _FACT.finditer(sentence)}
+    found |= {m.group().lower() for m in _NAME.finditer(sentence.strip())}
+    return {f for f in found if f}
+
+
+@dataclass(frozen=True)
+class SentenceSupport:
+    """One sentence of an answer, checked against the sources it was given."""
+
+    text: str
+    supported: bool
+    score: float  # the share of its words found where it is best supported, 0..1
+    source: int | None  # the number of the source it rests on (None: none holds its words)
+    start: int | None = None  # that source sentence's offsets in the source's text
+    end: int | None = None
+    evidence: int | None = None  # index into the answer's evidence, when it rests on one
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "supported": self.supported,
+                "evidence": self.evidence, "score": round(self.score, 4)}
+
+
+def _holds(words: Sequence[str], facts_: set[str], text: str) -> tuple[float, bool]:
+    """The share of ``words`` (stems) found in ``text``, and whether it holds every fact."""
+    have = set(stems(text))
+    share = sum(w in have for w in words) / len(words)
+    lowered = text.lower()
+    return share, all(re.search(rf"(?<!\w){re.escape(f)}(?!\w)", lowered) for f in facts_)
+
+
+def check(answer: str, sources: Mapping[int, str]) -> list[SentenceSupport]:
+    """Each sentence of ``answer`` (citation marks out) with the source sentence that best
+    supports it: the one holding the largest share of its words, then the one holding its
+    facts. A sentence no single source sentence supports may still rest on one whole source
+    (an answer that joins two of its sentences). Sentences without words are left out."""
+    out = []
+    spans = {n: [(s, e, flat(text[s:e])) for s, e in sentence_spans(text)]
+             for n, text in sources.items()}
+    for sentence in sentences(strip_citations(answer)):
+        words = stems(sentence)
+        if not words:
+            continue
+        need = facts(sentence)
+        best = (0.0, False, None, None, None)
+        for n, rows in spans.items():
+            for start, end, text in rows:
+                share, has_facts = _holds(words, need, text)
+                if share > 0 and (share, has_facts) > best[:2]:
+                    best = (share, has_facts, n, start, end)
+        share, has_facts, n, start, end = best
+        if not (share >= MIN_SHARE and has_facts):
+            for m, text in sources.items():
+                whole, whole_facts = _holds(words, need, text)
+                if whole >= MIN_SHARE and whole_facts and whole > share:
+                    share, has_facts, n, start, end = whole, True, m, None, None
+        out.append(SentenceSupport(sentence, share >= MIN_SHARE and has_facts, share, n,
+                                   start, end))
+    return out

@@ -1,8 +1,10 @@
-"""Focus: the sentences of the passages that share the question's rarest words."""
+"""Evidence: the sentences of the passages that share the question's rarest words, and where
+they lie."""
 
 from __future__ import annotations
 
-from desktop.core.answering.focus import focus, sentences
+from desktop.core.answering.evidence import excerpts, rank
+from desktop.core.answering.sentences import sentence_spans, sentences
 
 LEASE = ("This lease starts on 1 May. The tenant pays rent monthly. Either party may end the "
          "lease with ninety days' written notice. Pets are allowed.")
@@ -32,7 +34,7 @@ def test_hard_wrapped_prose_stays_one_sentence():
 
 
 def test_the_rarest_shared_words_win_and_passages_keep_their_rank():
-    kept = focus("What notice must be given to end the lease?", [GARDEN, LEASE], keep=2)
+    kept = excerpts("What notice must be given to end the lease?", [GARDEN, LEASE], keep=2)
     # Three sentences share a word; the one with "end" (rare), "lease" and "notice" ranks first,
     # then "lease" and "notice" tie (two sentences each) and the better-ranked passage wins.
     assert [e.passage for e in kept] == [0, 1]
@@ -41,26 +43,27 @@ def test_the_rarest_shared_words_win_and_passages_keep_their_rank():
 
 
 def test_excerpts_are_grouped_by_passage_in_rank_order():
-    kept = focus("When should tomatoes be watered, and may pets stay?", [LEASE, GARDEN], keep=3)
+    kept = excerpts("When should tomatoes be watered, and may pets stay?", [LEASE, GARDEN], keep=3)
     assert [e.passage for e in kept] == [0, 1]
-    assert kept[0].text == "Pets are allowed."  # only two sentences share a word: no filler
-    assert kept[1].text == "Tomatoes need sun."
+    assert kept[0].text == "Pets are allowed."  # three sentences share a word: no filler
+    # "watered" meets "Water" by its stem.
+    assert kept[1].text == "Tomatoes need sun. Water them at dawn."
 
 
 def test_with_no_shared_word_the_best_passage_speaks_first():
-    kept = focus("Qu'en pensez-vous ?", [LEASE, GARDEN], keep=2)
+    kept = excerpts("Qu'en pensez-vous ?", [LEASE, GARDEN], keep=2)
     assert [(e.passage, e.text) for e in kept] == [
         (0, "This lease starts on 1 May. The tenant pays rent monthly.")]
 
 
 def test_keep_zero_keeps_every_passage_whole():
-    assert [(e.passage, e.text) for e in focus("anything", [LEASE, GARDEN], 0)] == [
+    assert [(e.passage, e.text) for e in excerpts("anything", [LEASE, GARDEN], 0)] == [
         (0, LEASE), (1, GARDEN)]
 
 
 def test_chinese_questions_match_by_bigrams():
     zh = "北京是中国的首都。上海是最大的城市。"
-    kept = focus("中国的首都是哪里？", [zh], keep=1)
+    kept = excerpts("中国的首都是哪里？", [zh], keep=1)
     assert kept[0].text == "北京是中国的首都。"
 
 
@@ -71,7 +74,7 @@ def test_the_source_panel_bolds_what_the_model_read_across_wrapped_lines():
 
     text = ("Every file gets a status. Scanned PDFs are marked as needing OCR, with\n"
             "the pages named. Encrypted PDFs are marked as needing a password.")
-    excerpt = focus("What happens to scanned PDFs?", [text], keep=1)[0].text
+    excerpt = excerpts("What happens to scanned PDFs?", [text], keep=1)[0].text
     assert excerpt == "Scanned PDFs are marked as needing OCR, with the pages named."
     (start, end), = read_spans(text, excerpt)
     assert text[start:end] == "Scanned PDFs are marked as needing OCR, with\nthe pages named."
@@ -81,3 +84,38 @@ def test_the_source_panel_bolds_what_the_model_read_across_wrapped_lines():
                         Colors(**fields))
     assert "<b>Scanned PDFs are marked as needing OCR, with<br>the pages named.</b>" in html
     assert html.count("<b>") == 1
+
+
+def test_rank_gives_each_sentence_its_place_in_the_passage_best_first():
+    passages = [GARDEN, LEASE]
+    ranked = rank("What notice must be given to end the lease?", passages)
+    assert [s.text for s in ranked] == [
+        "Either party may end the lease with ninety days' written notice.",
+        "Notice the leaves turning yellow in autumn.", "This lease starts on 1 May."]
+    for s in ranked:
+        assert passages[s.passage][s.start:s.end] == s.text
+    assert 0 < ranked[-1].score < ranked[0].score <= 1
+    assert rank("Qu'en pensez-vous ?", passages) == []
+
+
+def test_a_better_ranked_passage_wins_a_near_tie():
+    first = "The tenant pays rent to the agent."
+    second = "The tenant pays rent monthly by transfer."
+    ranked = rank("How does the tenant pay rent?", [first, second])
+    assert [s.passage for s in ranked] == [0, 1]
+
+
+def test_inflected_words_meet_by_their_stem_in_any_spaced_script():
+    ru = "Столица России находится в Москве. Петербург стоит на Неве."
+    ranked = rank("Что находится в Москва?", [ru])
+    assert ranked[0].text == "Столица России находится в Москве."
+    de = "Die Zellen teilen sich schnell. Der Baum ist alt."
+    assert rank("Wie teilt sich eine Zelle?", [de])[0].text == "Die Zellen teilen sich schnell."
+
+
+def test_spans_keep_a_wrapped_sentence_whole_with_its_offsets():
+    text = "Intro line here.\nScanned PDFs are marked as needing OCR, with\nthe pages named. End."
+    spans = sentence_spans(text)
+    assert [text[s:e] for s, e in spans] == [
+        "Intro line here.", "Scanned PDFs are marked as needing OCR, with\nthe pages named.",
+        "End."]

@@ -1,0 +1,42 @@
+"""The sentence check: each answer sentence against the source sentence that supports it."""
+
+from __future__ import annotations
+
+from desktop.core.answering.support import check, facts
+
+SOURCES = {
+    1: ("The American Football Conference champion Denver Broncos defeated the National "
+        "Football Conference champion Carolina Panthers 24–10. The game was played on "
+        "February 7, 2016, at Levi's Stadium."),
+    2: "Tomatoes need sun. Water them at dawn.",
+}
+
+
+def test_copied_and_shortened_sentences_are_supported_and_point_at_their_sentence():
+    (copied,) = check("The game was played on February 7, 2016, at Levi's Stadium [1].", SOURCES)
+    assert copied.supported and copied.source == 1 and copied.score == 1.0
+    assert SOURCES[1][copied.start:copied.end].startswith("The game was played")
+    (phrase,) = check("Denver Broncos [1]", SOURCES)
+    assert phrase.supported and phrase.source == 1
+
+
+def test_a_changed_number_date_or_name_is_unsupported():
+    for changed in ("The game was played on February 9, 2016, at Levi's Stadium.",
+                    "The game was played on February 7, 2015, at Levi's Stadium.",
+                    "The Denver Broncos defeated the Seattle Panthers 24–10.",
+                    "The Denver Broncos defeated the Carolina Panthers 24–17."):
+        (result,) = check(changed, SOURCES)
+        assert not result.supported, changed
+        assert result.source == 1 and result.score >= 0.6  # close, yet a fact differs
+
+
+def test_each_sentence_is_checked_on_its_own():
+    results = check("Tomatoes need sun [2]. Paris is the capital of France.", SOURCES)
+    assert [(r.text, r.supported, r.source) for r in results] == [
+        ("Tomatoes need sun.", True, 2), ("Paris is the capital of France.", False, None)]
+
+
+def test_facts_are_numbers_and_names_inside_a_sentence():
+    assert facts("The Broncos won 24–10 on February 7, 2016.") == {
+        "broncos", "24", "10", "february", "7", "2016"}
+    assert facts("They won.") == set()
