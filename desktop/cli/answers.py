@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,8 +20,11 @@ from desktop.cli.terminal import (
     settings_with,
     workspace,
 )
-from desktop.core.answering.answer import FOCUS_SENTENCES
+from desktop.core.answering.evidence import FOCUS_SENTENCES, answer_span
 from desktop.core.jobs import run_job
+
+if TYPE_CHECKING:
+    from desktop.core.answering.answer import Answer
 
 
 def scope_options(f):
@@ -66,33 +70,82 @@ def _answer_workspace(k, sentences, quote, model, adapters, adapter_scales):
 @click.argument("question")
 @scope_options
 @click.option("--no-retrieval", is_flag=True, help="Ask the bare model, without your files.")
+@click.option("--follow-up", is_flag=True,
+              help="Ask within the collection's last conversation (the window's too): a "
+                   "question that leans on the one before is searched with it.")
 @model_options
 @click.option("--temperature", type=float, default=0.0, show_default=True,
               help="0 is greedy and deterministic.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def ask(question: str, collections: tuple[str, ...], k: int | None, sentences: int | None,
-        quote: bool | None, no_retrieval: bool, model: Path | None, adapters: tuple[str, ...],
-        adapter_scales: tuple[float, ...], temperature: float, as_json: bool) -> None:
-    """Answer QUESTION from the indexed files, citing the passages used."""
+        quote: bool | None, no_retrieval: bool, follow_up: bool, model: Path | None,
+        adapters: tuple[str, ...], adapter_scales: tuple[float, ...], temperature: float,
+        as_json: bool) -> None:
+    """Answer QUESTION from the indexed files, citing the passages used: the evidence
+    first (the sentences of your files that answer it), then the model's answer with each
+    sentence checked against them. The turn joins the collection's conversation."""
     with _answer_workspace(k, sentences, quote, model, adapters, adapter_scales) as ws, \
             CancelOnInterrupt() as cancel:
+        from desktop.core.answering.answer import Found
+        from desktop.core.answering.conversations import turn_from_answer
+        from desktop.core.workspace import DEFAULT_COLLECTION
+
+        conversation = collections[0] if collections else DEFAULT_COLLECTION
+        history = [t.question for t in ws.conversations.load(conversation)] if follow_up else []
         stream = ws.ask(question, collections or None, cancel, retrieval=not no_retrieval,
-                        temperature=temperature)
+                        temperature=temperature, history=history)
         out = sys.stderr if as_json else sys.stdout
-        answer = run_job(stream, lambda tok: (out.write(tok.text), out.flush()))
+
+        def show(item) -> None:
+            if isinstance(item, Found):
+                if item.evidence and not as_json:
+                    click.echo("Evidence")
+                    for i, e in enumerate(item.evidence, start=1):
+                        click.echo(f"  {i}. {e.sentence}  [{e.n}] {e.label()}")
+                    click.echo("\nAnswer")
+                return
+            out.write(item.text)
+            out.flush()
+
+        answer = run_job(stream, show)
         out.write("\n")
+        try:
+            ws.conversations.append(conversation, turn_from_answer(answer))
+        except OSError as exc:
+            err(f"warning: the conversation was not saved: {exc}")
     if as_json:
         emit(answer.to_dict(), True, lambda: None)
         return
     if answer.refused or answer.text != answer.generation_text():
         click.echo(f"\n{answer.text}")
+    for line in sentence_checks(answer):
+        click.echo(line)
     for s in answer.sources:
         mark = "*" if s.n in answer.cited else " "
         click.echo(f"{mark}[{s.n}] {s.label()}: {' '.join(s.text.split())[:160]}")
     t = answer.timings
-    err(f"retrieval {t.get('retrieve_ms', 0):.0f} ms · first token "
+    err(f"evidence {t.get('evidence_ms', 0):.0f} ms · first token "
         f"{t.get('first_token_ms', 0):.0f} ms · {t.get('tokens_per_s', 0):.1f} tokens/s"
         + (f" on {t['threads']:.0f} thread(s)" if t.get("threads") else ""))
+
+
+def sentence_checks(answer: Answer) -> list[str]:
+    """One line per sentence of the answer: what it rests on, with the answer's words marked
+    «so» in the evidence sentence, or that it is not in the files."""
+    lines = []
+    for c in answer.sentences:
+        if not c.supported:
+            lines.append(f"  ✗ not in your files: {c.text}")
+            continue
+        where = f"source [{c.source}]"
+        if c.evidence is not None:
+            e = answer.evidence[c.evidence]
+            span = answer_span(e.sentence, c.text)
+            shown = e.sentence if span is None else (
+                f"{e.sentence[:span[0]]}«{e.sentence[span[0]:span[1]]}»{e.sentence[span[1]:]}")
+            where = f"evidence {c.evidence + 1}: {shown}"
+        lines.append(f"  ✓ {c.text} — {where}")
+    return lines
 
 
 @click.command()

@@ -25,7 +25,7 @@ from desktop.core.config import Dirs, Settings, home
 from desktop.core.errors import GroundedError
 
 if TYPE_CHECKING:
-    from desktop.core.answering.answer import Answer, Answerer
+    from desktop.core.answering.answer import Answer, Answerer, Found
     from desktop.core.answering.compare import CompareEvent, CompareRow
     from desktop.core.answering.conversations import Conversations
     from desktop.core.answering.retrieve import Retriever
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from desktop.core.tuning.tuner import Tuner
 
 log = logging.getLogger(__name__)
+
+#: The collection a folder joins when none is named (the window's first one too).
+DEFAULT_COLLECTION = "default"
 
 NOTHING_INDEXED = ("nothing is indexed yet: add a folder first (drop it on the window, or "
                    "`grounded index FOLDER`)")
@@ -341,13 +344,16 @@ class Workspace:
 
     def ask(self, question: str, collections: Sequence[str] | None,
             cancel: threading.Event | None = None, retrieval: bool = True,
-            temperature: float = 0.0) -> Generator[Token, None, Answer]:
-        """Stream the answer to ``question`` from ``collections`` (None: all); return it."""
+            temperature: float = 0.0, history: Sequence[str] = ()
+            ) -> Generator[Token | Found, None, Answer]:
+        """Stream the evidence, then the answer to ``question`` from ``collections`` (None:
+        all); return it. ``history``: the conversation's earlier questions, oldest first."""
         retriever = self.retriever(collections) if retrieval else None
         self._ensure_adapters()
         answerer = self.answerer(retriever)
         return (yield from answerer.ask(question, collections or None, retrieval=retrieval,
-                                        temperature=temperature, cancel=cancel))
+                                        temperature=temperature, cancel=cancel,
+                                        history=history))
 
     def compare(self, question: str, collections: Sequence[str] | None,
                 cancel: threading.Event | None = None

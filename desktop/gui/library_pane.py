@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
 )
 
 if TYPE_CHECKING:
-    from desktop.core.storage.library import LibrarySummary
+    from desktop.core.workspace import DEFAULT_COLLECTION
+from desktop.core.storage.library import LibrarySummary
 
-DEFAULT_COLLECTION = "default"
 _ROLE = Qt.ItemDataRole.UserRole
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from desktop.core.answering import evidence as ranking
 from desktop.core.answering.citations import check_citations
+from desktop.core.answering.evidence import FOCUS_SENTENCES
+from desktop.core.answering.follow_up import search_text
 from desktop.core.answering.prompts import REFUSAL, build_messages
 from desktop.core.answering.quote import QUOTE_MODES, Quote, unfamiliar
 from desktop.core.answering.retrieve import Passage, Retrieval, Retriever
@@ -36,10 +38,6 @@ MIN_COSINE = 0.30
 MIN_COVERAGE = 0.7
 MIN_FIT = 0.5
 MIN_COVERAGE_UNREAD = 0.5
-
-#: Evidence sentences shown, and carried by the prompt (0 there: whole passages). Two: the
-#: eval's choice on ../shared/eval (README, "Answer quality").
-FOCUS_SENTENCES = 2
 
 
 def source_label(path: str, page: int | None, page_end: int | None) -> str:
@@ -213,11 +211,13 @@ class Answerer:
     def ask(self, question: str, collections: Sequence[str] | None = None,
             retrieval: bool = True, mode: str = "hybrid", passages: Sequence[Passage] | None = None,
             temperature: float = 0.0, cancel: threading.Event | None = None,
-            ) -> Generator[Token | Found, None, Answer]:
+            history: Sequence[str] = ()) -> Generator[Token | Found, None, Answer]:
         """Stream :class:`Found` (once retrieval is done), then the answer's tokens; return
         the checked :class:`Answer`.
 
-        ``passages`` hands the model given passages instead of searching (the eval's oracle).
+        ``passages`` hands the model given passages instead of searching (the eval's oracle);
+        ``history``: the questions asked before in this conversation, oldest first (a follow-up
+        is searched with the one before it when it leans on it: :mod:`.follow_up`).
         """
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
@@ -226,7 +226,8 @@ class Answerer:
         if passages is not None:
             sources = sources_from(passages)
         elif retrieval and self.retriever is not None:
-            found = self.retriever.search(question, k=self.k, collections=collections, mode=mode)
+            query = search_text(self.retriever.embedder, question, history)
+            found = self.retriever.search(query, k=self.k, collections=collections, mode=mode)
             timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
             sources = sources_from(found.passages)
         sources, evidence = self.focused(question, sources)
@@ -264,7 +265,7 @@ def checked_sentences(text: str, sources: Sequence[Source], evidence: Sequence[E
     if not sources:
         return []
     where = {(e.n, e.start): i for i, e in enumerate(evidence)}
-    return [replace(c, evidence=where.get((c.source, c.start)))
+    return [replace(c, evidence=where.get((c.source, c.start)) if c.supported else None)
             for c in check(text, {s.n: s.text for s in sources})]
 
 

@@ -23,6 +23,7 @@ below one that repeats the question without answering it.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,10 +31,15 @@ from dataclasses import dataclass
 from desktop.core.answering.sentences import flat, sentence_spans
 from desktop.core.storage.keywords import words
 
+#: Evidence sentences shown, and carried by the prompt. Two: the eval's choice on
+#: ../shared/eval (README, "Answer quality").
+FOCUS_SENTENCES = 2
 #: Letters of a word compared (a prefix stem: inflections differ at the end of a word).
 STEM = 5
 #: How much a passage's rank discounts its sentences: score / (1 + RANK_PRIOR × rank).
 RANK_PRIOR = 0.2
+
+_WORD_IN_TEXT = re.compile(r"\w[\w'’-]*")
 
 
 def stems(text: str) -> list[str]:
@@ -101,3 +107,20 @@ def excerpts(question: str, passages: Sequence[str], keep: int) -> list[Excerpt]
     for sentence in sorted(best, key=lambda s: (s.passage, s.start)):
         grouped.setdefault(sentence.passage, []).append(sentence)
     return [Excerpt(p, " ".join(s.text for s in kept)) for p, kept in grouped.items()]
+
+
+def answer_span(sentence: str, answer: str) -> tuple[int, int] | None:
+    """Where in ``sentence`` the words of ``answer`` stand: the longest run of its words that
+    the answer uses (compared by stem), as character offsets; None when they share none."""
+    used = set(stems(answer))
+    best: tuple[int, int] | None = None
+    run_start = run_end = None
+    for m in _WORD_IN_TEXT.finditer(sentence):
+        if set(stems(m.group())) & used:
+            run_start = m.start() if run_start is None else run_start
+            run_end = m.end()
+            if best is None or run_end - run_start > best[1] - best[0]:
+                best = (run_start, run_end)
+        elif words(m.group()):  # a stopword does not break a run
+            run_start = None
+    return best
