@@ -105,3 +105,26 @@ def test_sources_beyond_the_context_are_dropped_worst_first():
         bigger = engine.count_tokens(engine.format_prompt(build_messages("Who logs the ships?",
                                                                          one_more)))
         assert bigger + 64 > 768 - 64  # nothing that fits is thrown away needlessly
+
+
+def test_the_evidence_comes_first_and_each_answer_sentence_is_checked(cli, indexed):
+    question = "What is the access code for the east warehouse?"
+    code, out, err = cli("ask", question)
+    assert code == 0, err
+    assert out.index("Evidence") < out.index("Answer") < out.index("4471-KESTREL [1]")
+    assert "1. The access code for the east warehouse is 4471-KESTREL." in out
+    answer = json.loads(cli("ask", question, "--json")[1])
+    first = answer["evidence"][0]
+    source = next(s for s in answer["sources"] if s["n"] == first["n"])
+    assert source["text"][first["start"]:first["end"]] == first["sentence"]
+    assert first["path"].endswith("warehouse.md") and 0 < first["score"] <= 1
+    checks = answer["answer_sentences"]
+    assert checks and all(c["supported"] and c["evidence"] == 0 for c in checks)
+
+
+def test_a_follow_up_is_asked_within_the_collections_conversation(cli, indexed):
+    assert cli("ask", "What is the access code for the east warehouse?")[0] == 0
+    code, out, err = cli("ask", "And what is the code made of?", "--follow-up", "--json")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["sources"][0]["path"].endswith("warehouse.md")

@@ -108,8 +108,9 @@ def test_an_unreadable_file_is_recorded_with_the_reason(tmp_path):
 
 
 def test_eval_reports_retrieval_quality_per_mode(cli, eval_dir):
+    follow_ups = Path(__file__).parent / "data" / "follow_ups.jsonl"
     code, out, err = cli("eval", str(eval_dir / "squad_v1.1_dev"), "--limit", "12",
-                              "--no-answers", "--json")
+                              "--no-answers", "--follow-ups", str(follow_ups), "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["questions"] == 12
@@ -117,7 +118,17 @@ def test_eval_reports_retrieval_quality_per_mode(cli, eval_dir):
     assert set(rows) == {"hybrid", "vector", "bm25"}
     for row in rows.values():
         assert 0.0 <= row["recall@1"] <= row["recall@5"] <= row["recall@10"] <= 1.0
+        assert 0.0 <= row["evidence@1"] <= row["evidence@3"] <= 1.0
+        assert row["evidence_ms_p95"] > 0
     assert rows["hybrid"]["recall@5"] >= 0.7
+    assert rows["hybrid"]["evidence@1"] > rows["hybrid"]["passage_first@1"]
+    check = data["sentence_check"]
+    assert check["true_sentences"] == 12 and check["changed_sentences"] > 0
+    assert check["check_recall"] >= 0.8 and check["true_unsupported"] <= 0.1
+    fu = data["follow_ups"]
+    assert fu["pairs"] >= 60
+    assert fu["follow_up_in_conversation"] >= 0.9 * fu["standalone"]
+    assert abs(fu["standalone_after_unrelated"] - fu["standalone"]) <= 0.01
 
 
 def test_benchmarks_run_on_a_folder_a_person_names(cli, folder):

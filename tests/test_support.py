@@ -40,3 +40,17 @@ def test_facts_are_numbers_and_names_inside_a_sentence():
     assert facts("The Broncos won 24–10 on February 7, 2016.") == {
         "broncos", "24", "10", "february", "7", "2016"}
     assert facts("They won.") == set()
+
+
+def test_the_constructed_set_changes_exactly_one_fact():
+    import random
+
+    from desktop.core.evaluation.evidence_measures import change_one_fact
+
+    sentence = "The Broncos beat the Panthers 24–10 in 2016."
+    rng = random.Random(0)
+    assert change_one_fact(sentence, [], rng, prefer_number=True) == \
+        "The Broncos beat the Panthers 25–10 in 2016."
+    swapped = change_one_fact(sentence, ["Seahawks", "Panthers"], rng, prefer_number=False)
+    assert swapped == "The Seahawks beat the Panthers 24–10 in 2016."
+    assert change_one_fact("they won it all.", ["Seahawks"], rng, prefer_number=True) is None

@@ -205,11 +205,15 @@ def compare(question: str, collections: tuple[str, ...], k: int | None, sentence
 @click.option("--quote/--free", default=None,
               help="Every answer quotes a source verbatim, or none does (default: auto, "
                    "quotes for a question in a script the model hardly knows).")
+@click.option("--follow-ups", "follow_ups", type=click.Path(path_type=Path),
+              help="A follow-ups JSONL file over this dataset (tests/data/follow_ups.jsonl): "
+                   "adds follow-up recall@5 with and without the conversation.")
 @model_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: bool,
-          k: int, sentences: int, quote: bool | None, model: Path | None,
-          adapters: tuple[str, ...], adapter_scales: tuple[float, ...], as_json: bool) -> None:
+          k: int, sentences: int, quote: bool | None, follow_ups: Path | None,
+          model: Path | None, adapters: tuple[str, ...], adapter_scales: tuple[float, ...],
+          as_json: bool) -> None:
     """Retrieval and answer quality on DATASET (a folder of ../shared/eval), per configuration.
 
     Rows: hybrid, vector and bm25 retrieval, no retrieval (none), and the gold passage
@@ -229,6 +233,9 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
                         n_gpu_layers=mine.n_gpu_layers, passages=k, focus_sentences=sentences,
                         quote_answers=quote_mode(quote) or "auto",
                         adapters=adapter_settings(adapters, adapter_scales) or [])
+    from desktop.core.evaluation.evidence_measures import load_follow_ups
+
+    pairs = load_follow_ups(follow_ups) if follow_ups else []
     ds = evaluate.load_dataset(dataset, questions, limit)
     line = ProgressLine()
     err(f"indexing {ds.name} into a throwaway index…")
@@ -241,7 +248,7 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
         else:
             line.show(p)
 
-    result = run_job(evaluate.run(ds, settings, answers=not no_answers), show)
+    result = run_job(evaluate.run(ds, settings, answers=not no_answers, follow_ups=pairs), show)
     line.end()
     rows, languages = result.configurations, result.recall_by_language
 
@@ -256,6 +263,12 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
             for config, row in rows.items():
                 click.echo(f"{config:<8} " + " ".join(
                     f"{row[key]:>14.3f}" if key in row else f"{'':>14}" for key in part))
+        for title, measured in (("sentence check", result.checks),
+                                ("follow-ups recall@5", result.follow_ups)):
+            if measured:
+                click.echo(f"{title}: " + " · ".join(
+                    f"{key} {value:.3f}" if value % 1 else f"{key} {value:.0f}"
+                    for key, value in measured.items()))
         if languages:
             click.echo("recall@5 " + " ".join(f"{lang:>7}" for lang in languages))
             for mode in evaluate.RETRIEVAL_MODES:

@@ -1,8 +1,9 @@
 """Conversations, kept per collection: one JSON file each in the data folder.
 
-A turn keeps the question, the checked answer, the exact sources of its prompt and its
-measures, so a citation clicked weeks later shows the passage the model was given (citations
-are data: nothing is searched again). Files are written atomically; an unreadable file is set
+A turn keeps the question, the checked answer, the exact sources of its prompt, the evidence
+shown first, each answer sentence's check and its measures, so a citation or an evidence
+sentence clicked weeks later shows the passage the model was given (citations are data:
+nothing is searched again). Files written before evidence and checks existed load with none. Files are written atomically; an unreadable file is set
 aside (renamed ``*.broken``) rather than lost or fatal.
 """
 
@@ -44,6 +45,35 @@ class SourceRecord:
 
 
 @dataclass(frozen=True)
+class EvidenceRecord:
+    """An evidence sentence of an answer: ``start``/``end`` are its offsets in the text of
+    source ``n``."""
+
+    n: int
+    sentence: str
+    start: int
+    end: int
+    score: float = 0.0
+    path: str = ""
+    page: int | None = None
+
+    def label(self) -> str:
+        """File name with page, as people see it."""
+        return source_label(self.path, self.page, None)
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One sentence of an answer, checked against its sources: whether it is supported, the
+    evidence sentence it rests on (an index into the turn's evidence) and its source."""
+
+    text: str
+    supported: bool
+    evidence: int | None = None
+    source: int | None = None
+
+
+@dataclass(frozen=True)
 class Turn:
     """One question and its answer."""
 
@@ -56,6 +86,8 @@ class Turn:
     timings: dict[str, float] = field(default_factory=dict)
     tokens: int = 0
     at: float = 0.0
+    evidence: tuple[EvidenceRecord, ...] = ()
+    checks: tuple[CheckRecord, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,18 +101,36 @@ class Turn:
             refused=bool(raw.get("refused", False)), cancelled=bool(raw.get("cancelled", False)),
             timings={k: float(v) for k, v in raw.get("timings", {}).items()},
             tokens=int(raw.get("tokens", 0)), at=float(raw.get("at", 0.0)),
+            evidence=tuple(EvidenceRecord(**e) for e in raw.get("evidence", ())),
+            checks=tuple(CheckRecord(**c) for c in raw.get("checks", ())),
         )
+
+
+def source_records(sources: Any) -> tuple[SourceRecord, ...]:
+    """:class:`SourceRecord` s from an answer's (or a ``Found`` item's) sources."""
+    return tuple(
+        SourceRecord(s.n, s.path, s.text, s.page, s.page_end, s.heading, s.chunk_id, s.score,
+                     getattr(s, "excerpt", None))
+        for s in sources)
+
+
+def evidence_records(evidence: Any) -> tuple[EvidenceRecord, ...]:
+    """:class:`EvidenceRecord` s from an answer's (or a ``Found`` item's) evidence."""
+    return tuple(EvidenceRecord(e.n, e.sentence, e.start, e.end, float(e.score), e.path,
+                                getattr(e, "page", None))
+                 for e in evidence)
 
 
 def turn_from_answer(answer: Any, cancelled: bool = False) -> Turn:
     """A :class:`Turn` from a :class:`.answer.Answer` (duck-typed: no import)."""
-    sources = tuple(
-        SourceRecord(s.n, s.path, s.text, s.page, s.page_end, s.heading, s.chunk_id, s.score,
-                     getattr(s, "excerpt", None))
-        for s in answer.sources)
     gen = getattr(answer, "generation", None)
-    return Turn(answer.question, answer.text, sources, tuple(answer.cited), bool(answer.refused),
-                cancelled, dict(answer.timings), gen.completion_tokens if gen else 0, time.time())
+    checks = tuple(CheckRecord(c.text, bool(c.supported), getattr(c, "evidence", None),
+                               getattr(c, "source", None))
+                   for c in getattr(answer, "sentences", ()))
+    return Turn(answer.question, answer.text, source_records(answer.sources),
+                tuple(answer.cited), bool(answer.refused), cancelled, dict(answer.timings),
+                gen.completion_tokens if gen else 0, time.time(),
+                evidence_records(getattr(answer, "evidence", ())), checks)
 
 
 class Conversations:

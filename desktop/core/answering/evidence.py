@@ -42,9 +42,10 @@ RANK_PRIOR = 0.2
 _WORD_IN_TEXT = re.compile(r"\w[\w'’-]*")
 
 
-def stems(text: str) -> list[str]:
-    """The words of ``text`` as compared here, in order, with repeats."""
-    return [w[:STEM] for w in words(text)]
+def stems(text: str, stem: int = STEM) -> list[str]:
+    """The words of ``text`` as compared here (their first ``stem`` letters; 0: whole), in
+    order, with repeats."""
+    return [w[:stem] if stem else w for w in words(text)]
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,19 @@ class Sentence:
     score: float  # 0..1: the share of the question's weight it holds, discounted by rank
 
 
-def rank(question: str, passages: Sequence[str]) -> list[Sentence]:
+def rank(question: str, passages: Sequence[str], stem: int = STEM,
+         prior: float = RANK_PRIOR) -> list[Sentence]:
     """Every sentence of ``passages`` (given best first) that shares a word with
-    ``question``, best first; ties go to the better passage, then the earlier sentence."""
-    asked = set(stems(question))
+    ``question``, best first; ties go to the better passage, then the earlier sentence.
+    (``stem`` and ``prior`` other than the defaults are for measuring the alternatives.)"""
+    asked = set(stems(question, stem))
     if not asked:
         return []
     candidates = []
     for p, text in enumerate(passages):
         for start, end in sentence_spans(text):
             sentence = flat(text[start:end])
-            shared = set(stems(sentence)) & asked
+            shared = set(stems(sentence, stem)) & asked
             if shared:
                 candidates.append((p, start, end, sentence, shared))
     if not candidates:
@@ -79,7 +82,7 @@ def rank(question: str, passages: Sequence[str]) -> list[Sentence]:
     # The best a sentence could do: every question word found, each as rare as it is here.
     whole = sum(weight.values()) + sum(math.log(1 + n) for w in asked if w not in weight)
     ranked = [Sentence(p, start, end, sentence,
-                       sum(weight[w] for w in shared) / whole / (1 + RANK_PRIOR * p))
+                       sum(weight[w] for w in shared) / whole / (1 + prior * p))
               for p, start, end, sentence, shared in candidates]
     return sorted(ranked, key=lambda s: (-s.score, s.passage, s.start))
 

@@ -45,7 +45,7 @@ def support(answer: str, passages: Iterable[str]) -> float | None:
 MIN_SHARE = 0.6
 
 _FACT = re.compile(r"\w*\d[\w.,:/-]*\w|\d")
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁ][\w'-]+")
+NAME_WORD = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁ][\w'-]+")
 
 
 def facts(sentence: str) -> set[str]:
@@ -53,7 +53,7 @@ def facts(sentence: str) -> set[str]:
     digit (numbers, dates, amounts) and capitalised words inside the sentence (names). A
     changed fact in an otherwise copied sentence is one of these."""
     found = {m.group().lower().rstrip(".,") for m in _FACT.finditer(sentence)}
-    found |= {m.group().lower() for m in _NAME.finditer(sentence.strip())}
+    found |= {m.group().lower() for m in NAME_WORD.finditer(sentence.strip())}
     return {f for f in found if f}
 
 

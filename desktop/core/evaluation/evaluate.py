@@ -27,6 +27,11 @@ from desktop.core.answering.support import support
 from desktop.core.config import Dirs, Settings
 from desktop.core.errors import GroundedError
 from desktop.core.evaluation import metrics
+from desktop.core.evaluation.evidence_measures import (
+    check_metrics,
+    evidence_metrics,
+    follow_up_metrics,
+)
 from desktop.core.indexing.indexer import Progress
 from desktop.core.jobs import run_job
 from desktop.core.model.adapter_store import ideal_replies
@@ -210,15 +215,20 @@ def answer_metrics(answerer: Answerer, questions: list[Question], config: str,
     refusal_rate: answerable questions refused; support: the mean :func:`support` of the
     answers not refused, against ``reference`` passages; unanswerable_refusal_rate: probes
     refused; form (with a tuned adapter's held-out ``ideals``): the mean best ROUGE-L F1 of
-    the answers not refused against them (:func:`desktop.core.answering.form.form_against`).
+    the answers not refused against them (:func:`desktop.core.answering.form.form_against`);
+    contains: answers that contain a reference answer; true_unsupported: of those answers'
+    sentences, the share the sentence check marks unsupported.
     """
-    em, f1, ms, supports, forms = [], [], [], [], []
+    em, f1, ms, supports, forms, contains, true_checks = [], [], [], [], [], [], []
     cites = supported = cited_answers = refused = 0
     for q in questions:
         answer = run_job(_ask(answerer, q, config, gold))
         text = "" if answer.refused else strip_citations(answer.text)
         em.append(metrics.exact_match(text, q.answers))
         f1.append(metrics.f1_score(text, q.answers))
+        contains.append(float(bool(text) and metrics.contains_answer(text, q.answers)))
+        if contains[-1] and answer.sentences:
+            true_checks += [not c.supported for c in answer.sentences]
         ms.append(answer.timings.get("total_ms", 0.0))
         refused += answer.refused
         if reference is not None and not answer.refused:
@@ -237,7 +247,10 @@ def answer_metrics(answerer: Answerer, questions: list[Question], config: str,
     out = {"em": statistics.fmean(em) if em else 0.0, "f1": statistics.fmean(f1) if f1 else 0.0,
            "citation_precision": supported / cites if cites else 0.0,
            "cite_rate": cited_answers / n, "refusal_rate": refused / n,
+           "contains": statistics.fmean(contains) if contains else 0.0,
            "answer_ms_p50": _percentile(ms, 0.5)}
+    if true_checks:
+        out["true_unsupported"] = statistics.fmean(true_checks)
     if reference is not None:
         out["support"] = statistics.fmean(supports) if supports else 0.0
     if ideals:
@@ -279,21 +292,29 @@ class EvalResult:
     unanswerable: int
     configurations: dict[str, dict[str, float]]
     recall_by_language: dict[str, dict[str, float]]
+    checks: dict[str, float] = field(default_factory=dict)  # the sentence check, constructed
+    follow_ups: dict[str, float] = field(default_factory=dict)  # with --follow-ups
 
     def to_dict(self) -> dict:
         data = {"dataset": self.dataset, "questions": self.questions,
                 "unanswerable": self.unanswerable, "configurations": self.configurations}
         if self.recall_by_language:
             data["recall@5_by_language"] = self.recall_by_language
+        if self.checks:
+            data["sentence_check"] = self.checks
+        if self.follow_ups:
+            data["follow_ups"] = self.follow_ups
         return data
 
 
-def run(dataset: Dataset, settings: Settings, answers: bool = True
+def run(dataset: Dataset, settings: Settings, answers: bool = True,
+        follow_ups: Sequence[dict] = ()
         ) -> Generator[Progress | AnswerProgress, None, EvalResult]:
     """Index ``dataset``'s corpus into a throwaway workspace built from ``settings`` (its
-    model, passages, sentences, quoting and adapters), then measure retrieval in every mode
-    and, with ``answers``, every answer configuration (the adapter ones when ``settings``
-    attach adapters). Yields indexing progress, then one :class:`AnswerProgress` per answer.
+    model, passages, sentences, quoting and adapters), then measure retrieval and evidence in
+    every mode, the sentence check, the ``follow_ups`` pairs (when given) and, with
+    ``answers``, every answer configuration (the adapter ones when ``settings`` attach
+    adapters). Yields indexing progress, then one :class:`AnswerProgress` per answer.
     """
     with temporary_workdir() as tmp:
         root = Path(tmp)
@@ -303,15 +324,21 @@ def run(dataset: Dataset, settings: Settings, answers: bool = True
             retriever = ws.retriever()
             retriever.search("warm up")
             rows = {mode: retrieval_metrics(retriever, dataset.questions, mode)
+                    | evidence_metrics(retriever, dataset.questions, mode, settings.passages)
                     for mode in RETRIEVAL_MODES}
             languages = recall_by_language(retriever, dataset.questions)
+            checks = check_metrics(retriever, dataset.questions,
+                                   gold_passages(retriever.store, dataset.questions),
+                                   settings.passages)
+            followed = follow_up_metrics(retriever, follow_ups, doc_id_of) if follow_ups else {}
             if answers:
                 adapters = ws.attach_adapters(strict=True)  # checked before any answer
                 answered = yield from _answer_rows(ws.answerer(retriever), dataset, adapters)
                 for config, row in answered.items():
                     rows.setdefault(config, {}).update(row)
     return EvalResult(dataset.name, len(dataset.questions),
-                      len(dataset.unanswerable) if answers else 0, rows, languages)
+                      len(dataset.unanswerable) if answers else 0, rows, languages, checks,
+                      followed)
 
 
 def _answer_rows(answerer: Answerer, ds: Dataset, adapters: list[tuple[str, float]]
