@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QTextBrowser, QWidget
 WAREHOUSE = "# Security\n\nThe access code for the east warehouse is 4471-KESTREL.\n"
 GARDEN = "Tomatoes need six hours of direct sunlight each day.\n"
 QUESTION = "What is the access code for the east warehouse?"
+ANSWER_TIMEOUT_MS = 120_000
 
 
 def small_folder(root: Path) -> Path:
@@ -67,3 +68,10 @@ def anchor_point(browser: QTextBrowser, prefix: str) -> tuple[QPoint, str] | Non
             it += 1
         block = block.next()
     return None
+
+
+def index_by_drop(qtbot, window, paths) -> object:
+    """Drop ``paths`` on the window and wait for the index report."""
+    with qtbot.waitSignal(window.library.index_finished, timeout=120_000) as done:
+        drop(window, list(paths))
+    return done.args[0]

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
 import numpy as np
 
-from desktop.core.answering.conversations import MAX_TURNS, Conversations, SourceRecord, Turn
+from desktop.core.answering.conversations import (
+    MAX_TURNS,
+    CheckRecord,
+    Conversations,
+    EvidenceRecord,
+    SourceRecord,
+    Turn,
+    turn_from_answer,
+)
 from desktop.core.storage.passages import passage_context
 from desktop.core.storage.store import ChunkRecord, DocumentUpdate
 
@@ -24,6 +35,42 @@ def test_conversations_are_kept_per_collection_and_round_trip(tmp_path):
     assert conv.load("work")[0].sources[0].label() == "a.pdf, pp. 3-4"
     conv.clear("work")
     assert conv.load("work") == []
+
+
+def test_evidence_and_sentence_checks_round_trip_and_old_files_still_load(tmp_path):
+    conv = Conversations(tmp_path)
+    evidence = (EvidenceRecord(1, "The code is 12.", 7, 22, 0.9, "/d/a.pdf", 3),)
+    checks = (CheckRecord("It is 12.", True, 0, 1), CheckRecord("It is blue.", False, None, 1))
+    rich = Turn("q", "It is 12 [1]. It is blue.", turn("q").sources, (1,), evidence=evidence,
+                checks=checks)
+    conv.append("c", rich)
+    assert conv.load("c") == [rich]
+    assert conv.load("c")[0].evidence[0].label() == "a.pdf, p. 3"
+
+    old = turn("old").to_dict()  # as written before evidence and checks were kept
+    del old["evidence"], old["checks"]
+    conv.path("old").write_text(json.dumps({"collection": "old", "turns": [old]}))
+    loaded = conv.load("old")
+    assert loaded == [turn("old")] and loaded[0].evidence == loaded[0].checks == ()
+    assert not conv.path("old").with_suffix(".broken").exists()
+
+
+def test_a_turn_from_an_answer_keeps_its_evidence_and_checks():
+    source = SimpleNamespace(n=1, path="/d/a.md", text="Intro. The code is 12.", page=None,
+                             page_end=None, heading=None, chunk_id=3, score=0.5,
+                             excerpt="The code is 12.")
+    evidence = SimpleNamespace(n=1, sentence="The code is 12.", path="/d/a.md", page=None,
+                               heading=None, start=7, end=22, score=1.0)
+    check = SimpleNamespace(text="It is 12.", supported=True, score=1.0, source=1, start=7,
+                            end=22, evidence=0)
+    answer = SimpleNamespace(question="q", text="It is 12 [1].", refused=False,
+                             sources=[source], cited=(1,), timings={}, generation=None,
+                             evidence=[evidence], sentences=[check])
+    made = turn_from_answer(answer)
+    assert made.evidence == (EvidenceRecord(1, "The code is 12.", 7, 22, 1.0, "/d/a.md"),)
+    assert made.checks == (CheckRecord("It is 12.", True, 0, 1),)
+    del answer.evidence, answer.sentences  # an answer record from before
+    assert turn_from_answer(answer).evidence == turn_from_answer(answer).checks == ()
 
 
 def test_a_damaged_file_is_set_aside_and_the_oldest_turns_go_first(tmp_path):

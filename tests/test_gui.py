@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from gui_helpers import QUESTION, anchor_point, drop, small_folder
+from gui_helpers import ANSWER_TIMEOUT_MS, QUESTION, anchor_point, index_by_drop, small_folder
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 
@@ -19,8 +19,6 @@ from desktop.core.config import Settings, home
 from desktop.core.storage.store import Store
 from desktop.gui import theme
 from desktop.gui.main_window import MainWindow
-
-ANSWER_TIMEOUT_MS = 120_000
 
 
 def ask(qtbot, window: MainWindow, question: str) -> tuple[list[str], object]:
@@ -31,12 +29,6 @@ def ask(qtbot, window: MainWindow, question: str) -> tuple[list[str], object]:
     with qtbot.waitSignal(window.answers.answered, timeout=ANSWER_TIMEOUT_MS) as answered:
         qtbot.keyClick(window.chat.question, Qt.Key.Key_Return)
     return pieces, answered.args[0]
-
-
-def index_by_drop(qtbot, window: MainWindow, paths) -> object:
-    with qtbot.waitSignal(window.library.index_finished, timeout=120_000) as done:
-        drop(window, list(paths))
-    return done.args[0]
 
 
 def test_drop_index_ask_and_check_a_citation(qtbot, make_window, tmp_path):

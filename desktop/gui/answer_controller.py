@@ -1,17 +1,20 @@
 """Answering for the window: the answer lane (one model, one job at a time).
 
 Models load in the background after the window shows (their state is a signal for the status
-bar); a question streams its tokens; Stop cancels between tokens (or aborts prompt processing);
+bar); a question streams its evidence (as soon as
+retrieval is done), then its tokens; Stop cancels between tokens (or aborts prompt processing);
 a compare run answers one question four ways; new settings are applied in the same lane, so
 the model is never swapped under an answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from desktop.core.answering.answer import Found
 from desktop.core.config import Settings
 from desktop.core.workspace import ModelState, Workspace
 from desktop.gui.workers import Job, Lane
@@ -21,6 +24,7 @@ class AnswerController(QObject):
     """Runs warm-up, answers, compare runs and settings changes one after another."""
 
     model_state = Signal(object)  # ModelState
+    evidence_found = Signal(object)  # desktop.core.answering.answer.Found
     token = Signal(str)
     answered = Signal(object)  # Answer
     answer_failed = Signal(str)
@@ -53,9 +57,12 @@ class AnswerController(QObject):
         if state.state == "failed":
             self.error.emit(state.detail)
 
-    def ask(self, question: str, collection: str | None) -> Job:
-        job = Job("answering",
-                  lambda cancel: self.workspace.ask(question, _scope(collection), cancel))
+    def ask(self, question: str, collection: str | None, history: Sequence[str] = ()) -> Job:
+        """Answer ``question`` from ``collection``; ``history``: the conversation's earlier
+        questions, oldest first (a follow-up is searched with the one before it)."""
+        history = list(history)
+        job = Job("answering", lambda cancel: self.workspace.ask(
+            question, _scope(collection), cancel, history=history))
         job.progress.connect(self._on_token)
         job.done.connect(self.answered)
         job.failed.connect(self.answer_failed)
@@ -64,8 +71,11 @@ class AnswerController(QObject):
         self.busy_changed.emit(True)
         return self.lane.submit(job)
 
-    def _on_token(self, token: Any) -> None:
-        self.token.emit(token.text)
+    def _on_token(self, item: Any) -> None:
+        if isinstance(item, Found):
+            self.evidence_found.emit(item)
+        else:
+            self.token.emit(item.text)
 
     def compare(self, question: str, collection: str | None) -> Job:
         job = Job("comparing", lambda cancel: self.workspace.compare(

@@ -16,14 +16,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.answering.conversations import Turn
+from desktop.core.answering.conversations import EvidenceRecord, SourceRecord, Turn
 from desktop.gui import render, theme
 
 
 class Transcript(QTextBrowser):
-    """The conversation as rich text; a streaming answer is appended token by token."""
+    """The conversation as rich text; a streaming answer shows its evidence as soon as it is
+    found, then is appended token by token."""
 
     citation_clicked = Signal(int, int)  # turn index, source number
+    evidence_clicked = Signal(int, int)  # turn index (len(turns): the pending one), index
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -31,24 +33,54 @@ class Transcript(QTextBrowser):
         self.anchorClicked.connect(self._on_anchor)
         self.turns: list[Turn] = []
         self.pending: str | None = None
+        self.pending_evidence: tuple[EvidenceRecord, ...] = ()
+        self.pending_sources: tuple[SourceRecord, ...] = ()
         self.streamed = ""
         self.render()
 
     def render(self) -> None:
         """Redraw the whole conversation (not per token: see :meth:`append`)."""
         self.setHtml(render.transcript_html(self.turns, theme.colors(self.palette()),
-                                            self.pending))
+                                            self.pending, self.pending_evidence))
         if self.pending is not None and self.streamed:
             self._insert(self.streamed)
         self.scroll_to_end()
 
     def set_turns(self, turns: Sequence[Turn]) -> None:
-        self.turns, self.pending, self.streamed = list(turns), None, ""
+        self.turns = list(turns)
+        self._clear_pending()
         self.render()
 
     def begin(self, question: str) -> None:
-        self.pending, self.streamed = question, ""
+        self._clear_pending()
+        self.pending = question
         self.render()
+
+    def show_evidence(self, evidence: Sequence[EvidenceRecord],
+                      sources: Sequence[SourceRecord]) -> None:
+        """Show the pending answer's evidence (found before the model's first token)."""
+        if self.pending is None:
+            return
+        self.pending_evidence, self.pending_sources = tuple(evidence), tuple(sources)
+        self.render()
+
+    def evidence_at(self, turn: int, i: int) -> tuple[EvidenceRecord, SourceRecord] | None:
+        """Evidence sentence ``i`` of turn ``turn`` (``len(turns)``: the pending answer) and
+        the source it comes from; None when there is no such sentence."""
+        if 0 <= turn < len(self.turns):
+            evidence, sources = self.turns[turn].evidence, self.turns[turn].sources
+        elif turn == len(self.turns) and self.pending is not None:
+            evidence, sources = self.pending_evidence, self.pending_sources
+        else:
+            return None
+        if not 0 <= i < len(evidence):
+            return None
+        source = next((s for s in sources if s.n == evidence[i].n), None)
+        return None if source is None else (evidence[i], source)
+
+    def _clear_pending(self) -> None:
+        self.pending, self.streamed = None, ""
+        self.pending_evidence, self.pending_sources = (), ()
 
     def append(self, text: str) -> None:
         """Add streamed text at the end, following it if the view was at the bottom."""
@@ -68,7 +100,7 @@ class Transcript(QTextBrowser):
         """End the streaming answer: keep ``turn`` (None drops the pending question)."""
         if turn is not None:
             self.turns.append(turn)
-        self.pending, self.streamed = None, ""
+        self._clear_pending()
         self.render()
 
     def scroll_to_end(self) -> None:
@@ -76,11 +108,14 @@ class Transcript(QTextBrowser):
         bar.setValue(bar.maximum())
 
     def _on_anchor(self, url: QUrl) -> None:
-        if url.scheme() == "cite":
-            _, _, rest = url.toString().partition(":")
-            turn, _, n = rest.partition(":")
-            if turn.isdigit() and n.isdigit():
-                self.citation_clicked.emit(int(turn), int(n))
+        kind, _, rest = url.toString().partition(":")
+        turn, _, n = rest.partition(":")
+        if not (turn.isdigit() and n.isdigit()):
+            return
+        if kind == "cite":
+            self.citation_clicked.emit(int(turn), int(n))
+        elif kind == "evidence":
+            self.evidence_clicked.emit(int(turn), int(n))
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt's name
         super().changeEvent(event)

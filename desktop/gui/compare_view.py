@@ -1,7 +1,8 @@
 """Compare: one question answered four ways side by side, each with its measures.
 
 Base model, base + retrieval, adapter, adapter + retrieval. The adapter columns are enabled
-when an adapter is attached (Settings → Adapters).
+when an adapter is attached (Settings → Adapters). The evidence (the same retrieval for every
+column) is shown once, above the columns, from the first answer that has it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
@@ -22,7 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.answering.conversations import turn_from_answer
+from desktop.core.answering.conversations import (
+    EvidenceRecord,
+    SourceRecord,
+    evidence_records,
+    source_records,
+    turn_from_answer,
+)
 from desktop.gui import render, theme
 
 CONFIGS = {
@@ -121,9 +128,18 @@ class CompareView(QWidget):
     run_requested = Signal(str)
     stop_requested = Signal()
     source_clicked = Signal(object)  # a Source of one of the answers
+    evidence_clicked = Signal(object, object)  # a SourceRecord, the sentence's (start, end)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.evidence: tuple[EvidenceRecord, ...] = ()
+        self.evidence_sources: tuple[SourceRecord, ...] = ()
+        self.evidence_label = QLabel(self)
+        self.evidence_label.setObjectName("evidence")
+        self.evidence_label.setWordWrap(True)
+        self.evidence_label.setTextFormat(Qt.TextFormat.RichText)
+        self.evidence_label.linkActivated.connect(self._on_evidence_link)
+        self.evidence_label.hide()
         self.question = QLineEdit(self)
         self.question.setPlaceholderText("A question to answer four ways…  (Enter)")
         self.question.returnPressed.connect(self._run)
@@ -145,6 +161,7 @@ class CompareView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
         layout.addWidget(self.note)
+        layout.addWidget(self.evidence_label)
         layout.addLayout(grid, 1)
         self.busy = False
         self.set_adapters([])
@@ -171,7 +188,32 @@ class CompareView(QWidget):
             for column in self.columns.values():
                 if column.isEnabled():
                     column.reset()
+            self.set_evidence(None)
             self.run_requested.emit(text)
+
+    def set_evidence(self, answer: Any) -> None:
+        """Show ``answer``'s evidence above the columns (None: none)."""
+        evidence = getattr(answer, "evidence", None) or ()
+        self.evidence = evidence_records(evidence)
+        self.evidence_sources = source_records(answer.sources) if evidence else ()
+        if not self.evidence:
+            self.evidence_label.clear()
+            self.evidence_label.hide()
+            return
+        colors = theme.colors(self.palette())
+        title = ("Closest evidence in your files" if answer.refused else
+                 "Evidence: what retrieval found in your files")
+        self.evidence_label.setText(render.evidence_html(self.evidence, 0, colors, title))
+        self.evidence_label.show()
+
+    def _on_evidence_link(self, href: str) -> None:
+        i = href.rpartition(":")[2]
+        if not i.isdigit() or int(i) >= len(self.evidence):
+            return
+        evidence = self.evidence[int(i)]
+        source = next((s for s in self.evidence_sources if s.n == evidence.n), None)
+        if source is not None:
+            self.evidence_clicked.emit(source, (evidence.start, evidence.end))
 
     def _run_or_stop(self) -> None:
         if self.busy:
@@ -195,10 +237,15 @@ class CompareView(QWidget):
         """Show a :class:`desktop.core.answering.compare.CompareEvent`."""
         column = self.columns[event.config]
         if event.kind == "begin":
+            if event.config == "base":  # the first row of a run: a new question
+                self.set_evidence(None)
             column.begin()
         elif event.kind == "token":
-            column.append(event.text)
+            if event.text:  # the evidence item of an answer streams as an empty token
+                column.append(event.text)
         elif event.kind == "done":
             column.finish(event.answer)
+            if not self.evidence and getattr(event.answer, "evidence", None):
+                self.set_evidence(event.answer)
         elif event.kind == "failed":
             column.fail(event.text)

@@ -18,9 +18,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.workspace import DEFAULT_COLLECTION
+
 if TYPE_CHECKING:
-    from desktop.core.workspace import DEFAULT_COLLECTION
-from desktop.core.storage.library import LibrarySummary
+    from desktop.core.storage.library import LibrarySummary
 
 _ROLE = Qt.ItemDataRole.UserRole
 

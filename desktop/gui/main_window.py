@@ -26,15 +26,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.answering.conversations import Turn, turn_from_answer
-from desktop.core.workspace import ModelState, Workspace
+from desktop.core.answering.conversations import (
+    Turn,
+    evidence_records,
+    source_records,
+    turn_from_answer,
+)
+from desktop.core.workspace import DEFAULT_COLLECTION, ModelState, Workspace
 from desktop.gui.answer_controller import AnswerController
 from desktop.gui.chat_pane import ChatPane
 from desktop.gui.compare_view import CompareView
 from desktop.gui.error_banner import ErrorBanner
 from desktop.gui.index_strip import IndexStrip, report_line
 from desktop.gui.library_controller import LibraryController
-from desktop.gui.library_pane import DEFAULT_COLLECTION, LibraryPane
+from desktop.gui.library_pane import LibraryPane
 from desktop.gui.settings_dialog import SettingsDialog
 from desktop.gui.source_panel import SourcePanel
 from desktop.gui.tune_dialog import TuneDialog
@@ -149,6 +154,7 @@ class MainWindow(QMainWindow):
         lib.error.connect(self.show_error)
         self.strip.cancel_requested.connect(self.cancel_indexing)
         ans.model_state.connect(self._on_model_state)
+        ans.evidence_found.connect(self._on_evidence)
         ans.token.connect(self._on_token)
         ans.answered.connect(self._on_answer)
         ans.answer_failed.connect(self._on_answer_failed)
@@ -165,9 +171,11 @@ class MainWindow(QMainWindow):
         self.chat.ask_requested.connect(self.ask)
         self.chat.stop_requested.connect(self.answers.stop)
         self.chat.transcript.citation_clicked.connect(self.show_citation)
+        self.chat.transcript.evidence_clicked.connect(self.show_evidence)
         self.compare.run_requested.connect(self.run_compare)
         self.compare.stop_requested.connect(self.answers.stop)
         self.compare.source_clicked.connect(self.show_source)
+        self.compare.evidence_clicked.connect(self.show_source)
         self.source_panel.opened.connect(lambda line: self.statusBar().showMessage(line, 8000))
 
     def _window_state(self) -> QSettings:
@@ -260,13 +268,22 @@ class MainWindow(QMainWindow):
     # -- answering ------------------------------------------------------------------------
 
     def ask(self, question: str) -> Job:
+        """Ask ``question`` in the current collection's conversation (its earlier questions
+        go along: a follow-up is searched with the question before it)."""
         self._asked_in = self.collection
         self.tabs.setCurrentWidget(self.chat)
-        self.chat.transcript.begin(question)
-        job = self.answers.ask(question, self.collection)
+        transcript = self.chat.transcript
+        history = [t.question for t in transcript.turns]
+        transcript.begin(question)
+        job = self.answers.ask(question, self.collection, history)
         if self.answers.lane.current is not job:  # queued behind the model's loading
             self.statusBar().showMessage("Your question is next, once the model is ready", 5000)
         return job
+
+    def _on_evidence(self, found: Any) -> None:
+        if self._asked_in == self.collection:
+            self.chat.transcript.show_evidence(evidence_records(found.evidence),
+                                               source_records(found.sources))
 
     def _on_token(self, text: str) -> None:
         if self._asked_in == self.collection:
@@ -302,10 +319,18 @@ class MainWindow(QMainWindow):
             return
         self.show_source(turns[turn_index].sources[n - 1])
 
-    def show_source(self, source: Any) -> None:
-        """Show a cited passage at once, then its context from the index."""
-        self._passage_for = source
-        self.source_panel.show_source(source)
+    def show_evidence(self, turn_index: int, i: int) -> None:
+        """Show evidence sentence ``i`` of turn ``turn_index`` within its source's passage."""
+        found = self.chat.transcript.evidence_at(turn_index, i)
+        if found is not None:
+            evidence, source = found
+            self.show_source(source, (evidence.start, evidence.end))
+
+    def show_source(self, source: Any, sentence: tuple[int, int] | None = None) -> None:
+        """Show a cited passage at once (``sentence``: offsets of an evidence sentence in its
+        text, highlighted more strongly), then its context from the index."""
+        self._passage_for = (source, sentence)
+        self.source_panel.show_source(source, sentence=sentence)
         job = Job("reading the passage",
                   lambda _c: self.workspace.passage(source.chunk_id, source.text))
         job.done.connect(self._on_passage)
@@ -313,9 +338,10 @@ class MainWindow(QMainWindow):
         job.start()
 
     def _on_passage(self, context: Any) -> None:
-        source = self._passage_for
+        source, sentence = self._passage_for or (None, None)
         if source is not None and self.source_panel.source is source:
-            self.source_panel.show_source(source, context.before, context.after, context.indexed)
+            self.source_panel.show_source(source, context.before, context.after, context.indexed,
+                                          sentence)
 
     def _on_model_state(self, state: ModelState) -> None:
         label = self.model_labels[state.model]

@@ -1,21 +1,25 @@
 """HTML for the chat transcript, the compare columns and a passage in context (pure functions).
 
-Citations become links ``cite:TURN:N``; the window resolves them against the turn's own
-sources (citations are data: nothing is searched again).
+Citations become links ``cite:TURN:N`` and evidence sentences links ``evidence:TURN:I``; the
+window resolves them against the turn's own sources and evidence (citations are data: nothing
+is searched again). An answer leads with its evidence; each of its sentences that its sources
+do not support is marked.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from desktop.core.answering.conversations import SourceRecord, Turn
+from desktop.core.answering.conversations import CheckRecord, EvidenceRecord, SourceRecord, Turn
+from desktop.core.answering.evidence import answer_span
 from desktop.core.answering.sentences import sentences
 from desktop.gui.theme import Colors
 
 _MARK = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_TRAILING_MARKS = re.compile(r"(?:[ \t]*\[\d+(?:\s*[,;]\s*\d+)*\])+")
 
 EMPTY_HINT = (
     "<br><br><br><p align='center' style='font-size:15pt; color:{text}'>Ask your files</p>"
@@ -81,15 +85,117 @@ def question_html(question: str, colors: Colors) -> str:
             f"bgcolor='{colors.question}'><tr><td>{html.escape(question)}</td></tr></table>")
 
 
+def _small(colors: Colors, top: int = 2) -> str:
+    return f"style='color:{colors.muted}; font-size:small; margin-top:{top}px; margin-bottom:0px'"
+
+
+def evidence_html(evidence: Sequence[EvidenceRecord], turn: int, colors: Colors,
+                  title: str = "Evidence",
+                  bold: Mapping[int, tuple[int, int]] | None = None) -> str:
+    """The evidence block: each sentence highlighted, then its source, both linking to it
+    (``evidence:TURN:I``); ``bold`` marks the answer's words within evidence sentence I."""
+    rows = [f"<p {_small(colors, 10)}>{html.escape(title)}</p>"]
+    for i, e in enumerate(evidence):
+        href = f"evidence:{turn}:{i}"
+        sentence = html.escape(e.sentence)
+        if bold and (span := bold.get(i)):
+            start, end = span
+            sentence = (f"{html.escape(e.sentence[:start])}<b>"
+                        f"{html.escape(e.sentence[start:end])}</b>"
+                        f"{html.escape(e.sentence[end:])}")
+        rows.append(
+            f"<p style='margin-top:4px; margin-bottom:0px'>"
+            f"<a href='{href}' style='color:{colors.text}; text-decoration:none'>"
+            f"<span style='background-color:{colors.mark}'>{sentence}</span></a>&nbsp; "
+            f"<a href='{href}' style='color:{colors.link}; text-decoration:none; "
+            f"font-size:small'>[{e.n}]&nbsp;{html.escape(e.label())}</a></p>")
+    return "".join(rows)
+
+
+def evidence_bold(turn: Turn) -> dict[int, tuple[int, int]]:
+    """For each evidence sentence an answer sentence rests on: where the answer's words stand
+    in it (:func:`answer_span`)."""
+    resting: dict[int, list[str]] = {}
+    for check in turn.checks:
+        if check.supported and check.evidence is not None:
+            resting.setdefault(check.evidence, []).append(check.text)
+    out = {}
+    for i, texts in resting.items():
+        if 0 <= i < len(turn.evidence) and (
+                span := answer_span(turn.evidence[i].sentence, " ".join(texts))):
+            out[i] = span
+    return out
+
+
+def answer_sentences(answer: str, texts: Sequence[str]) -> list[tuple[int, int] | None]:
+    """Where in ``answer`` each of ``texts`` (its checked sentences, citation marks out, in
+    order) stands, compared without white space and citation marks (a mark inside a sentence
+    is no obstacle; the marks right after it belong to it); None for one not found after the
+    one before it."""
+    masked = _MARK.sub(lambda m: " " * len(m.group()), answer)
+    index = [i for i, ch in enumerate(masked) if not ch.isspace()]
+    skeleton = "".join(masked[i] for i in index)
+    out: list[tuple[int, int] | None] = []
+    at = 0
+    for text in texts:
+        needle = "".join(text.split())
+        pos = skeleton.find(needle, at) if needle else -1
+        if pos < 0:
+            out.append(None)
+            continue
+        end = index[pos + len(needle) - 1] + 1
+        if marks := _TRAILING_MARKS.match(answer, end):
+            end = marks.end()
+        out.append((index[pos], end))
+        at = pos + len(needle)
+    return out
+
+
+def _checked_sentence(body: str, check: CheckRecord, turn: int, colors: Colors) -> str:
+    """One answer sentence (as HTML): underlined and marked when its sources do not support
+    it; followed by a small link to the evidence it rests on when it rests on one."""
+    if not check.supported:
+        return (f"<span style='text-decoration:underline; text-decoration-color:{colors.error}'>"
+                f"{body}</span><span style='color:{colors.error}; font-size:small'>"
+                f"&nbsp;(not in your files)</span>")
+    if check.evidence is None:
+        return body
+    return (f"{body}<a href='evidence:{turn}:{check.evidence}' style='color:{colors.link}; "
+            f"text-decoration:none; font-size:small'>&nbsp;✓</a>")
+
+
+def checked_answer(turn: Turn, index: int, colors: Colors) -> str:
+    """The answer as HTML with its citation links and each sentence's check."""
+    n = len(turn.sources)
+    if turn.refused or not turn.checks:
+        return linked_answer(turn.answer, index, n, colors)
+    spans = answer_sentences(turn.answer, [c.text for c in turn.checks])
+    out, at = [], 0
+    for check, span in zip(turn.checks, spans, strict=True):
+        if span is None:
+            continue
+        start, end = span
+        out.append(linked_answer(turn.answer[at:start], index, n, colors))
+        body = linked_answer(turn.answer[start:end], index, n, colors)
+        out.append(_checked_sentence(body, check, index, colors))
+        at = end
+    out.append(linked_answer(turn.answer[at:], index, n, colors))
+    return "".join(out)
+
+
 def turn_html(turn: Turn, index: int, colors: Colors) -> str:
-    """One question and its answer, with its sources and measures."""
+    """One question and its answer (its evidence first), with its sources and measures."""
     parts = [question_html(turn.question, colors)]
-    answer = linked_answer(turn.answer, index, len(turn.sources), colors)
+    if turn.evidence:
+        title = "Closest evidence in your files" if turn.refused else "Evidence"
+        parts.append(evidence_html(turn.evidence, index, colors, title, evidence_bold(turn)))
+        parts.append(f"<p {_small(colors, 10)}>Answer</p>")
+    answer = checked_answer(turn, index, colors)
     if turn.refused:
         answer = f"<i>{answer}</i>"
     if turn.cancelled:
         answer += f" <span style='color:{colors.muted}'>(stopped)</span>"
-    parts.append(f"<p style='margin-top:8px'>{answer}</p>")
+    parts.append(f"<p style='margin-top:{4 if turn.evidence else 8}px'>{answer}</p>")
     small = f"style='color:{colors.muted}; font-size:small; margin-top:2px'"
     if turn.sources:
         parts.append(f"<p {small}>Sources: {source_links(turn, index, colors)}</p>")
@@ -98,13 +204,20 @@ def turn_html(turn: Turn, index: int, colors: Colors) -> str:
     return "".join(parts)
 
 
-def transcript_html(turns: Sequence[Turn], colors: Colors, pending: str | None = None) -> str:
-    """The whole conversation; ``pending`` is a question whose answer is streaming in."""
+def transcript_html(turns: Sequence[Turn], colors: Colors, pending: str | None = None,
+                    pending_evidence: Sequence[EvidenceRecord] = ()) -> str:
+    """The whole conversation; ``pending`` is a question whose answer is streaming in (after
+    its evidence, once found: links ``evidence:len(turns):I``)."""
     if not turns and pending is None:
         return EMPTY_HINT.format(muted=colors.muted, text=colors.text)
     body = "".join(turn_html(t, i, colors) for i, t in enumerate(turns))
     if pending is not None:
-        body += question_html(pending, colors) + "<p style='margin-top:8px'></p>"
+        body += question_html(pending, colors)
+        if pending_evidence:
+            body += evidence_html(pending_evidence, len(turns), colors)
+            body += f"<p {_small(colors, 10)}>Answer</p><p style='margin-top:4px'></p>"
+        else:
+            body += "<p style='margin-top:8px'></p>"
     return f"<div style='color:{colors.text}'>{body}</div>"
 
 
@@ -123,20 +236,45 @@ def read_spans(text: str, excerpt: str) -> list[tuple[int, int]]:
     return out
 
 
+def _esc(text: str) -> str:
+    return html.escape(text).replace("\n", "<br>")
+
+
+def _marked_passage(text: str, bold: Sequence[tuple[int, int]],
+                    sentence: tuple[int, int] | None, colors: Colors) -> str:
+    """``text`` as HTML: the ``bold`` spans in bold, the ``sentence`` span on the strong
+    highlight, with the anchor ``evidence`` where it starts."""
+    if sentence is not None:
+        start, end = max(0, sentence[0]), min(len(text), sentence[1])
+        sentence = (start, end) if start < end else None
+    cuts = {0, len(text), *(x for span in bold for x in span)}
+    if sentence is not None:
+        cuts.update(sentence)
+    points = sorted(cuts)
+    out = []
+    for a, b in zip(points, points[1:], strict=False):
+        piece = _esc(text[a:b])
+        if any(s <= a and b <= e for s, e in bold):
+            piece = f"<b>{piece}</b>"
+        if sentence is not None and sentence[0] <= a and b <= sentence[1]:
+            anchor = "<a name='evidence'></a>" if a == sentence[0] else ""
+            piece = f"{anchor}<span style='background-color:{colors.strong_mark}'>{piece}</span>"
+        out.append(piece)
+    return "".join(out)
+
+
 def passage_html(source: SourceRecord, before: str, after: str, colors: Colors,
-                 indexed: bool = True) -> str:
-    """The cited passage, highlighted, between the text before and after it."""
-    esc = lambda s: html.escape(s).replace("\n", "<br>")  # noqa: E731
+                 indexed: bool = True, sentence: tuple[int, int] | None = None) -> str:
+    """The cited passage, highlighted, between the text before and after it; ``sentence``
+    (offsets in the source's text) is an evidence sentence to highlight more strongly."""
+    esc = _esc
     parts = []
     if source.heading and not (before or source.text).lstrip().startswith(source.heading):
         parts.append(f"<p style='color:{colors.muted}'>{html.escape(source.heading)}</p>")
     if before:
         parts.append(f"<p style='color:{colors.muted}'>{esc(before)}</p>")
-    passage, at = "", 0
-    for start, end in read_spans(source.text, source.excerpt or ""):  # in bold
-        passage += f"{esc(source.text[at:start])}<b>{esc(source.text[start:end])}</b>"
-        at = end
-    passage += esc(source.text[at:])
+    passage = _marked_passage(source.text, read_spans(source.text, source.excerpt or ""),
+                              sentence, colors)
     parts.append(f"<p><a name='passage'></a><span style='background-color:{colors.mark}'>"
                  f"{passage}</span></p>")
     if after:

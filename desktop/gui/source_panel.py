@@ -1,4 +1,5 @@
-"""The passage behind a citation, highlighted in its context, with a way to open the file."""
+"""The passage behind a citation or an evidence sentence, highlighted in its context, with a
+way to open the file."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from desktop.gui.open_file import open_at_page, show_in_folder
 
 
 class SourcePanel(QWidget):
-    """Shows one cited passage; hidden until a citation is clicked."""
+    """Shows one cited passage (and within it, an evidence sentence); hidden until a citation
+    or an evidence sentence is clicked."""
 
     closed = Signal()
     opened = Signal(str)  # a status line: how the file was opened
@@ -27,6 +29,7 @@ class SourcePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.source: SourceRecord | None = None
+        self.sentence: tuple[int, int] | None = None
         self._context: tuple[str, str, bool] = ("", "", True)
         self.title = QLabel(self)
         self.title.setWordWrap(True)
@@ -56,9 +59,10 @@ class SourcePanel(QWidget):
         self.hide()
 
     def show_source(self, source: SourceRecord, before: str = "", after: str = "",
-                    indexed: bool = True) -> None:
-        """Show ``source`` (its passage highlighted between ``before`` and ``after``)."""
-        self.source = source
+                    indexed: bool = True, sentence: tuple[int, int] | None = None) -> None:
+        """Show ``source`` (its passage highlighted between ``before`` and ``after``) and,
+        scrolled to, the evidence sentence at offsets ``sentence`` of its text."""
+        self.source, self.sentence = source, sentence
         self._context = (before, after, indexed)
         self.title.setText(render.source_title(source))
         self.title.setToolTip(source.path)
@@ -70,8 +74,9 @@ class SourcePanel(QWidget):
             return
         before, after, indexed = self._context
         self.text.setHtml(render.passage_html(self.source, before, after,
-                                              theme.colors(self.palette()), indexed))
-        self.text.scrollToAnchor("passage")
+                                              theme.colors(self.palette()), indexed,
+                                              self.sentence))
+        self.text.scrollToAnchor("passage" if self.sentence is None else "evidence")
 
     def close_panel(self) -> None:
         self.hide()

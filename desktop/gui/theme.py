@@ -21,7 +21,8 @@ class Colors:
     text: str
     muted: str
     link: str
-    mark: str  # background of a highlighted passage
+    mark: str  # background of a highlighted passage (and of evidence sentences)
+    strong_mark: str  # background of the evidence sentence within its highlighted passage
     question: str  # background of a question bubble
     error: str
     dark: bool
@@ -83,6 +84,7 @@ def colors(palette: QPalette | None = None) -> Colors:
         muted="#9a9ca1" if dark else "#6b6e73",
         link=palette.color(QPalette.ColorRole.Link).name(),
         mark="#6b5a12" if dark else "#fff1a8",
+        strong_mark="#a07a00" if dark else "#ffc94a",
         question="#33363b" if dark else "#eef1f5",
         error="#ff8a80" if dark else "#b3261e",
         dark=dark,

@@ -3,8 +3,9 @@
 A turn keeps the question, the checked answer, the exact sources of its prompt, the evidence
 shown first, each answer sentence's check and its measures, so a citation or an evidence
 sentence clicked weeks later shows the passage the model was given (citations are data:
-nothing is searched again). Files written before evidence and checks existed load with none. Files are written atomically; an unreadable file is set
-aside (renamed ``*.broken``) rather than lost or fatal.
+nothing is searched again). Files written before evidence and checks existed load with none.
+Files are written atomically; an unreadable file is set aside (renamed ``*.broken``) rather
+than lost or fatal.
 """
 
 from __future__ import annotations
