@@ -12,6 +12,8 @@ from gui_helpers import ANSWER_TIMEOUT_MS, QUESTION, anchor_point, index_by_drop
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 
+from desktop.core.answering.answer import Found
+from desktop.core.answering.compare import CompareEvent
 from desktop.core.answering.conversations import CheckRecord, EvidenceRecord, SourceRecord, Turn
 from desktop.core.answering.sentences import flat
 from desktop.gui import render, theme, workers
@@ -133,20 +135,21 @@ def test_the_compare_view_shows_the_evidence_once_above_its_columns(qtbot):
                                cited=(1,), timings={"total_ms": 5.0}, generation=None,
                                evidence=evidence, sentences=[])
 
-    def event(config: str, kind: str, text: str = "", ans=None) -> SimpleNamespace:
-        return SimpleNamespace(config=config, kind=kind, text=text, answer=ans)
+    def event(config: str, kind: str, text: str = "", ans=None, found=None):
+        return CompareEvent(config, kind, text, ans, found)
 
     view.on_event(event("base", "begin"))
     view.on_event(event("base", "token", "Twelve."))
     view.on_event(event("base", "done", ans=answer("Twelve.", [])))
     assert view.evidence_label.isHidden()
     view.on_event(event("retrieval", "begin"))
-    view.on_event(event("retrieval", "token", ""))  # the evidence item streams as no text
+    # The evidence shows above the columns before the model's first token.
+    view.on_event(event("retrieval", "evidence", found=Found([found], [source])))
+    assert not view.evidence_label.isHidden()
     assert view.columns["retrieval"].text.toPlainText() == ""
     view.on_event(event("retrieval", "token", "It is 12 [1]."))
     assert view.columns["retrieval"].streamed == "It is 12 [1]."
     view.on_event(event("retrieval", "done", ans=answer("It is 12 [1].", [found])))
-    assert not view.evidence_label.isHidden()
     assert "The code is 12." in view.evidence_label.text()
     for column in view.columns.values():
         assert "The code is 12." not in column.text.toPlainText()

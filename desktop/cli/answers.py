@@ -160,11 +160,14 @@ def compare(question: str, collections: tuple[str, ...], k: int | None, sentence
 
     With a tuned adapter (one `grounded tune` made, with its held-out replies) each row also
     gets a form score: its best ROUGE-L F1 against those replies."""
+    evidence: list[dict] = []
     with _answer_workspace(k, sentences, quote, model, adapters, adapter_scales) as ws, \
             CancelOnInterrupt() as cancel:
 
         def show(event) -> None:
-            if event.kind == "begin":
+            if event.kind == "evidence" and not evidence:
+                evidence.extend(e.to_dict() for e in event.found.evidence)
+            elif event.kind == "begin":
                 err(f"— {event.config} —")
             elif event.kind == "token":
                 sys.stderr.write(event.text)
@@ -173,9 +176,14 @@ def compare(question: str, collections: tuple[str, ...], k: int | None, sentence
                 sys.stderr.write("\n" if event.kind == "done" else f"error: {event.text}\n")
 
         rows = run_job(ws.compare(question, collections or None, cancel), show)
-    data = {"question": question, "rows": [r.to_dict() for r in rows]}
+    data = {"question": question, "evidence": evidence, "rows": [r.to_dict() for r in rows]}
 
     def human() -> None:
+        if evidence:
+            click.echo("Evidence")
+            for i, e in enumerate(evidence, start=1):
+                click.echo(f"  {i}. {e['sentence']}  [{e['n']}] {Path(e['path']).name}")
+            click.echo()
         with_form = any(r.get("form") is not None for r in data["rows"])
         click.echo(f"{'config':<10} {'support':>8}" + (f" {'form':>5}" if with_form else "")
                    + f" {'latency':>9} {'tokens':>7}  cited  answer")

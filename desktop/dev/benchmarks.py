@@ -242,7 +242,9 @@ def _folder_pool(folders: list[Path], say: Report) -> tuple[list[str], list[str]
 
 def bench_retrieve(say: Report, eval_dir: Path | None = None, folders: list[Path] | None = None,
                    sizes: tuple[int, ...] = (10_000, 100_000), n_queries: int = 200) -> dict:
-    """Hybrid retrieval latency (query embedding included) at each size, against vec0's scan.
+    """Hybrid retrieval latency (query embedding included) at each size, against vec0's scan,
+    and the time to the evidence line (a search for the answer's 5 passages + the evidence
+    ranking of their sentences) against the search alone.
 
     The store holds real chunk texts (of ``folders``, or of ../shared/eval) with vectors near
     their real embeddings (a random real vector plus a little noise: the cost of exact search
@@ -250,6 +252,7 @@ def bench_retrieve(say: Report, eval_dir: Path | None = None, folders: list[Path
     same vectors; recall@10 of our vector search is measured against it. The queries are the
     datasets' questions, or the first words of the folders' chunks.
     """
+    from desktop.core.answering.evidence import rank
     from desktop.core.answering.retrieve import Retriever
 
     if folders:
@@ -273,11 +276,17 @@ def bench_retrieve(say: Report, eval_dir: Path | None = None, folders: list[Path
                 t0 = time.perf_counter()
                 retriever.search("warm up")  # loads the matrix
                 load_s = time.perf_counter() - t0
-                ours, vec0, recall = [], [], []
+                ours, vec0, recall, to_evidence, ranking = [], [], [], [], []
                 for q in questions:
                     t0 = time.perf_counter()
                     retriever.search(q, k=10)
                     ours.append((time.perf_counter() - t0) * 1000)
+                    t0 = time.perf_counter()
+                    passages = [p.text for p in retriever.search(q, k=5).passages]
+                    t1 = time.perf_counter()
+                    rank(q, passages)
+                    to_evidence.append((time.perf_counter() - t0) * 1000)
+                    ranking.append((time.perf_counter() - t1) * 1000)
                     qv = embedder.embed([q])[0]
                     ids, _ = retriever.vectors.search(qv, 10)
                     t0 = time.perf_counter()
@@ -291,6 +300,8 @@ def bench_retrieve(say: Report, eval_dir: Path | None = None, folders: list[Path
                 "hybrid_ms_p50": p(ours, 50), "hybrid_ms_p95": p(ours, 95),
                 "vec0_knn_ms_p50": p(vec0, 50), "vec0_knn_ms_p95": p(vec0, 95),
                 "recall@10_vs_vec0": float(np.mean(recall)), "matrix_load_s": load_s,
+                "evidence_ms_p50": p(to_evidence, 50), "evidence_ms_p95": p(to_evidence, 95),
+                "ranking_ms_p95": p(ranking, 95),
             }
             results[str(size)] = row
             say(f"{size:>7} chunks: hybrid search (embed + vectors + BM25 + fusion) "
@@ -300,4 +311,9 @@ def bench_retrieve(say: Report, eval_dir: Path | None = None, folders: list[Path
                 f"{row['recall@10_vs_vec0']:.3f}; matrix load {load_s:.2f} s")
             say(f"RATIO hybrid p95 / vec0 KNN p95 at {size}: "
                 f"{row['hybrid_ms_p95'] / row['vec0_knn_ms_p95']:.2f}")
+            say(f"{size:>7} chunks: to the evidence line (search k=5 + ranking) p50 "
+                f"{row['evidence_ms_p50']:.1f} ms, p95 {row['evidence_ms_p95']:.1f} ms "
+                f"(the ranking alone p95 {row['ranking_ms_p95']:.2f} ms)")
+            say(f"RATIO evidence p95 / hybrid search p95 at {size}: "
+                f"{row['evidence_ms_p95'] / row['hybrid_ms_p95']:.2f}")
     return results

@@ -201,7 +201,7 @@ class CompareView(QWidget):
             self.evidence_label.hide()
             return
         colors = theme.colors(self.palette())
-        title = ("Closest evidence in your files" if answer.refused else
+        title = ("Closest evidence in your files" if getattr(answer, "refused", False) else
                  "Evidence: what retrieval found in your files")
         self.evidence_label.setText(render.evidence_html(self.evidence, 0, colors, title))
         self.evidence_label.show()
@@ -240,9 +240,11 @@ class CompareView(QWidget):
             if event.config == "base":  # the first row of a run: a new question
                 self.set_evidence(None)
             column.begin()
+        elif event.kind == "evidence":
+            if not self.evidence and event.found.evidence:
+                self.set_evidence(event.found)
         elif event.kind == "token":
-            if event.text:  # the evidence item of an answer streams as an empty token
-                column.append(event.text)
+            column.append(event.text)
         elif event.kind == "done":
             column.finish(event.answer)
             if not self.evidence and getattr(event.answer, "evidence", None):

@@ -28,16 +28,19 @@ from desktop.core.answering.retrieve import Passage, Retrieval, Retriever
 from desktop.core.answering.support import SentenceSupport, check
 from desktop.core.model.engine import Engine, Generation, Token
 
-#: Retrieval found something relevant when the best cosine reaches MIN_COSINE and MIN_COVERAGE
-#: of the question's search terms occur in the files; for a question the embedder cannot read
-#: (embedder fit below MIN_FIT: most non-English text) its cosines are noise, and coverage of
-#: MIN_COVERAGE_UNREAD alone decides. Calibrated on ../shared/eval (`grounded eval` reports
-#: the refusal rates): on squad_v1.1_dev's small corpus this refuses 80% of the 50 unanswerable
-#: probes and 5.3% of the 207 answerable questions; 5.6% on covidqa_long; 0.4% on XQuAD.
+#: Retrieval found something relevant when the best cosine reaches MIN_COSINE, MIN_COVERAGE
+#: of the question's search words occur in the files (by stem: :meth:`Retriever.coverage`),
+#: and the best evidence sentence holds MIN_EVIDENCE of the question's weighted words (its
+#: :mod:`.evidence` score: no sentence of the passages answers a question whose words are
+#: spread thin over them). For a question the embedder cannot read (embedder fit below
+#: MIN_FIT: most non-English text) its cosines are noise, and coverage of MIN_COVERAGE_UNREAD
+#: and the evidence decide. Calibrated on ../shared/eval (`grounded eval` reports the refusal
+#: rates; README, "Refusals").
 MIN_COSINE = 0.30
 MIN_COVERAGE = 0.7
 MIN_FIT = 0.5
 MIN_COVERAGE_UNREAD = 0.5
+MIN_EVIDENCE = 0.15
 
 
 def source_label(path: str, page: int | None, page_end: int | None) -> str:
@@ -232,7 +235,8 @@ class Answerer:
             sources = sources_from(found.passages)
         sources, evidence = self.focused(question, sources)
         timings["evidence_ms"] = (time.perf_counter() - t0) * 1000
-        if found is not None and not relevant(found):
+        best = evidence[0].score if evidence else 0.0
+        if found is not None and not relevant(found, best):
             shown = sources if evidence else []
             yield Found(evidence, shown)
             timings["total_ms"] = timings["evidence_ms"]
@@ -269,9 +273,10 @@ def checked_sentences(text: str, sources: Sequence[Source], evidence: Sequence[E
             for c in check(text, {s.n: s.text for s in sources})]
 
 
-def relevant(found: Retrieval) -> bool:
-    """Whether retrieval found anything worth answering from (see MIN_COSINE)."""
-    if not found.passages:
+def relevant(found: Retrieval, evidence: float = 1.0) -> bool:
+    """Whether retrieval found anything worth answering from, ``evidence`` being the best
+    evidence sentence's score (see MIN_COSINE)."""
+    if not found.passages or evidence < MIN_EVIDENCE:
         return False
     readable = found.fit >= MIN_FIT
     if found.coverage < (MIN_COVERAGE if readable else MIN_COVERAGE_UNREAD):

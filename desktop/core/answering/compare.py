@@ -16,7 +16,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.core.answering.answer import Answer, Answerer
+from desktop.core.answering.answer import Answer, Answerer, Found
 from desktop.core.answering.form import form_against
 from desktop.core.answering.support import support
 from desktop.core.errors import GroundedError
@@ -28,12 +28,14 @@ CONFIGS = {"base": (False, False), "retrieval": (True, False),
 
 @dataclass(frozen=True)
 class CompareEvent:
-    """A step of one row: ``kind`` is begin, token (``text``), done (``answer``) or failed."""
+    """A step of one row: ``kind`` is begin, evidence (``found``: the evidence, before the
+    model starts), token (``text``), done (``answer``) or failed."""
 
     config: str
     kind: str
     text: str = ""
     answer: Answer | None = None
+    found: Found | None = None
 
 
 @dataclass(frozen=True)
@@ -93,10 +95,14 @@ def compare(answerer: Answerer, question: str,
                 stream = answerer.ask(question, collections, retrieval=retrieval, cancel=cancel)
                 while True:
                     try:
-                        yield CompareEvent(config, "token", next(stream).text)
+                        item = next(stream)
                     except StopIteration as stop:
                         answer: Answer = stop.value
                         break
+                    if isinstance(item, Found):
+                        yield CompareEvent(config, "evidence", found=item)
+                    else:
+                        yield CompareEvent(config, "token", item.text)
             except GroundedError as exc:
                 rows.append(CompareRow(config, None, None, str(exc)))
                 yield CompareEvent(config, "failed", str(exc))

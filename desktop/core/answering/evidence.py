@@ -29,16 +29,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from desktop.core.answering.sentences import flat, sentence_spans
-from desktop.core.storage.keywords import words
+from desktop.core.storage.keywords import STEM, words
 
 #: Evidence sentences shown, and carried by the prompt. Two: the eval's choice on
 #: ../shared/eval (README, "Answer quality").
 FOCUS_SENTENCES = 2
-#: Letters of a word compared (a prefix stem: inflections differ at the end of a word).
-STEM = 5
 #: How much a passage's rank discounts its sentences: score / (1 + RANK_PRIOR × rank).
 RANK_PRIOR = 0.2
 
+_QUESTION_MARKS = ("?", "？", "؟")  # a sentence that asks is never the answer (an FAQ's)
 _WORD_IN_TEXT = re.compile(r"\w[\w'’-]*")
 
 
@@ -62,8 +61,8 @@ class Sentence:
 def rank(question: str, passages: Sequence[str], stem: int = STEM,
          prior: float = RANK_PRIOR) -> list[Sentence]:
     """Every sentence of ``passages`` (given best first) that shares a word with
-    ``question``, best first; ties go to the better passage, then the earlier sentence.
-    (``stem`` and ``prior`` other than the defaults are for measuring the alternatives.)"""
+    ``question`` and is not itself a question, best first; ties go to the better passage,
+    then the earlier sentence. (Other ``stem`` and ``prior`` are for measuring alternatives.)"""
     asked = set(stems(question, stem))
     if not asked:
         return []
@@ -72,7 +71,7 @@ def rank(question: str, passages: Sequence[str], stem: int = STEM,
         for start, end in sentence_spans(text):
             sentence = flat(text[start:end])
             shared = set(stems(sentence, stem)) & asked
-            if shared:
+            if shared and not sentence.endswith(_QUESTION_MARKS):
                 candidates.append((p, start, end, sentence, shared))
     if not candidates:
         return []

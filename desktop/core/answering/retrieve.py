@@ -20,6 +20,7 @@ import numpy as np
 from desktop.core.embedding.embedder import Embedder
 from desktop.core.errors import GroundedError
 from desktop.core.storage import keywords
+from desktop.core.storage.keywords import STEM
 from desktop.core.storage.store import Store
 
 #: Reciprocal rank fusion constant: 20 (not the usual 60) weighs top ranks more; tuned on dev data.
@@ -137,6 +138,11 @@ class VectorIndex:
         return self.ids[top].tolist(), scores[top].astype(float).tolist()
 
 
+def _quoted(word: str) -> str:
+    """``word`` as an FTS5 string (quoted: no character of it is syntax)."""
+    return '"' + word.replace('"', '""') + '"'
+
+
 class Retriever:
     """Hybrid search over a store; create once and reuse (it caches the vector matrix)."""
 
@@ -168,20 +174,21 @@ class Retriever:
         return [] if query is None else [r[0] for r in self._match(query, collections, k)]
 
     def coverage(self, question: str, collections: Sequence[int] | None = None) -> float:
-        """The share of the question's search terms found anywhere in scope (1.0: no terms).
+        """The share of the question's search words found anywhere in scope (1.0: none).
 
         A question about something the files never mention ("Who is Tesla?" over files
-        without "Tesla") leaves its rarest terms unmatched, however close its vectors come.
+        without "Tesla") leaves its rarest words unmatched, however close its vectors come.
+        A word counts as found when a word of the files starts with its first STEM letters
+        (FTS5 prefix queries): "added" finds "add", "Москвы" finds "Москва", where a count of
+        exact words fails every inflected language. The exact word is tried first: it reads
+        one doclist, where a prefix query merges every term that starts so.
         """
-        terms = keywords.match_terms(question)
-        if not terms:
+        asked = list(dict.fromkeys(keywords.words(question)))[:32]
+        if not asked:
             return 1.0
-        # A prefix query: "add" is found in "added", "folder" in "folders". The exact term is
-        # tried first: it reads one doclist, where a prefix query merges every term that starts
-        # so.
-        found = sum(1 for t in terms if self._occurs(t, collections)
-                    or self._occurs(t + "*", collections))
-        return found / len(terms)
+        found = sum(1 for w in asked if self._occurs(_quoted(w), collections)
+                    or self._occurs(_quoted(w[:STEM]) + "*", collections))
+        return found / len(asked)
 
     def _occurs(self, query: str, collections: Sequence[int] | None) -> bool:
         return any(self._match(query, collections, 1, ranked=False))

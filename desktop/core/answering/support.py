@@ -44,7 +44,7 @@ def support(answer: str, passages: Iterable[str]) -> float | None:
 #: its facts (:func:`facts`). Calibrated on ../shared/eval (README, "Support check").
 MIN_SHARE = 0.6
 
-_FACT = re.compile(r"\w*\d[\w.,:/-]*\w|\d")
+_FACT = re.compile(r"\w*\d(?:[\w.,:/-]*\w)?")
 NAME_WORD = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁ][\w'-]+")
 
 

@@ -27,6 +27,12 @@ STOPWORDS = frozenset(
 )
 
 
+#: The letters that stand for a word where inflections must not matter (a prefix stem: no
+#: dictionary, any spaced script): the evidence ranking compares words by them, and a
+#: question's word counts as found in the files when one of theirs starts with them.
+STEM = 5
+
+
 def _bigrams(run: str) -> str:
     if len(run) == 1:
         return run
