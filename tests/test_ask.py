@@ -128,3 +128,13 @@ def test_a_follow_up_is_asked_within_the_collections_conversation(cli, indexed):
     assert code == 0, err
     answer = json.loads(out)
     assert answer["sources"][0]["path"].endswith("warehouse.md")
+
+
+def test_a_refusal_still_shows_the_closest_evidence(cli, indexed):
+    code, out, err = cli("ask", "What is the access code for the Louvre museum vault?", "--json")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["refused"] and answer["answer"] == REFUSAL
+    assert answer["evidence"][0]["sentence"].startswith("The access code for the east warehouse")
+    assert [s["n"] for s in answer["sources"]] == [answer["evidence"][0]["n"]]
+    assert answer["answer_sentences"] == []

@@ -324,7 +324,8 @@ def run(dataset: Dataset, settings: Settings, answers: bool = True,
             retriever = ws.retriever()
             retriever.search("warm up")
             rows = {mode: retrieval_metrics(retriever, dataset.questions, mode)
-                    | evidence_metrics(retriever, dataset.questions, mode, settings.passages)
+                    | evidence_metrics(retriever, dataset.questions, mode, settings.passages,
+                                       dataset.unanswerable)
                     for mode in RETRIEVAL_MODES}
             languages = recall_by_language(retriever, dataset.questions)
             checks = check_metrics(retriever, dataset.questions,

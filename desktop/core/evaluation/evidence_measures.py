@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from desktop.core.answering import evidence
+from desktop.core.answering.answer import relevant
 from desktop.core.answering.follow_up import search_text
 from desktop.core.answering.retrieve import Passage, Retriever
 from desktop.core.answering.sentences import flat, sentence_spans
@@ -36,18 +37,28 @@ def _holds(sentences: Sequence[str], answers: Sequence[str], k: int) -> float:
     return float(any(metrics.contains_answer(s, answers) for s in sentences[:k]))
 
 
-def evidence_metrics(retriever: Retriever, questions: Sequence, mode: str, k: int
-                     ) -> dict[str, float]:
-    """evidence@1/@3 over ``k`` passages of ``mode`` retrieval, the two baselines, and the
-    time to the evidence (search + ranking) at p50/p95."""
+def _gate_refuses(retriever: Retriever, question: str, k: int, mode: str) -> bool:
+    found = retriever.search(question, k=k, mode=mode)
+    ranked = evidence.rank(question, [p.text for p in found.passages])
+    return not relevant(found, ranked[0].score if ranked else 0.0)
+
+
+def evidence_metrics(retriever: Retriever, questions: Sequence, mode: str, k: int,
+                     probes: Sequence = ()) -> dict[str, float]:
+    """evidence@1/@3 over ``k`` passages of ``mode`` retrieval, the two baselines, the time
+    to the evidence (search + ranking) at p50/p95, and the share of the questions (and of the
+    unanswerable ``probes``) the relevance gate refuses before any model is asked."""
     rows: dict[str, list[float]] = {key: [] for key in (
-        "evidence@1", "evidence@3", "focus_first@1", "passage_first@1")}
+        "evidence@1", "evidence@3", "focus_first@1", "passage_first@1", "gate_refused")}
     took = []
     for q in questions:
         t0 = time.perf_counter()
-        texts = [p.text for p in retriever.search(q.question, k=k, mode=mode).passages]
-        ranked = [s.text for s in evidence.rank(q.question, texts)]
+        found = retriever.search(q.question, k=k, mode=mode)
+        texts = [p.text for p in found.passages]
+        scored = evidence.rank(q.question, texts)
+        ranked = [s.text for s in scored]
         took.append((time.perf_counter() - t0) * 1000)
+        rows["gate_refused"].append(float(not relevant(found, scored[0].score if scored else 0)))
         rows["evidence@1"].append(_holds(ranked, q.answers, 1))
         rows["evidence@3"].append(_holds(ranked, q.answers, 3))
         old = sorted(evidence.rank(q.question, texts, stem=0, prior=0.0)[:evidence.FOCUS_SENTENCES],
@@ -56,6 +67,9 @@ def evidence_metrics(retriever: Retriever, questions: Sequence, mode: str, k: in
         first = [flat(texts[0][s:e]) for s, e in sentence_spans(texts[0])[:1]] if texts else []
         rows["passage_first@1"].append(_holds(first, q.answers, 1))
     out = {key: statistics.fmean(v) if v else 0.0 for key, v in rows.items()}
+    if probes:
+        out["gate_refused_probes"] = statistics.fmean(
+            _gate_refuses(retriever, q.question, k, mode) for q in probes)
     took.sort()
     out["evidence_ms_p50"] = took[len(took) // 2] if took else 0.0
     out["evidence_ms_p95"] = took[min(len(took) - 1, int(0.95 * len(took)))] if took else 0.0
