@@ -20,3 +20,16 @@ def test_no_sources_means_every_mark_is_invalid():
 
 def test_text_without_marks_is_untouched():
     assert check_citations("Just words, [not a cite].", 3).text == "Just words, [not a cite]."
+
+
+def test_an_answer_resting_on_a_source_cites_it():
+    from desktop.core.answering.answer import cite_support
+    from desktop.core.answering.support import check
+
+    sources = {1: "Tomatoes need sun.", 2: "The code is 4471-KESTREL."}
+    sentences = check("The code is 4471-KESTREL.", sources)
+    assert cite_support("The code is 4471-KESTREL.", (), sentences) == (
+        "The code is 4471-KESTREL. [2]", (2,))
+    assert cite_support("It is [1].", (1,), sentences) == ("It is [1].", (1,))
+    unsupported = check("Paris is big.", sources)
+    assert cite_support("Paris is big.", (), unsupported) == ("Paris is big.", ())

@@ -108,6 +108,10 @@ def ask(question: str, collections: tuple[str, ...], k: int | None, sentences: i
             out.flush()
 
         answer = run_job(stream, show)
+        streamed = answer.generation_text()
+        if not answer.refused and streamed and answer.text.startswith(streamed):
+            out.write(answer.text[len(streamed):])  # the citation a supported answer gets
+            streamed = answer.text
         out.write("\n")
         try:
             ws.conversations.append(conversation, turn_from_answer(answer))
@@ -116,7 +120,7 @@ def ask(question: str, collections: tuple[str, ...], k: int | None, sentences: i
     if as_json:
         emit(answer.to_dict(), True, lambda: None)
         return
-    if answer.refused or answer.text != answer.generation_text():
+    if answer.text != streamed:
         click.echo(f"\n{answer.text}")
     for line in sentence_checks(answer):
         click.echo(line)

@@ -111,8 +111,11 @@ def _shoot(out: Path, eval_dir: Path, work: Path) -> int:
     wait_until(app, lambda: bool(answers))
     wait_until(app, lambda: not window.answers.busy)
     answer = answers[0]
-    n = answer.cited[0] if answer.cited else 1
-    window.show_citation(len(window.chat.transcript.turns) - 1, n)
+    turn = len(window.chat.transcript.turns) - 1
+    if answer.evidence:  # the first evidence sentence, as a click on it shows it
+        window.show_evidence(turn, 0)
+    else:
+        window.show_citation(turn, answer.cited[0] if answer.cited else 1)
     wait_until(app, lambda: window.source_panel.isVisible())
     time.sleep(0.3)
     app.processEvents()

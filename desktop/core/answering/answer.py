@@ -255,10 +255,24 @@ class Answerer:
         timings.update(first_token_ms=stats.first_token_ms + timings["evidence_ms"],
                        total_ms=(time.perf_counter() - t0) * 1000,
                        tokens_per_s=stats.tokens_per_s, threads=stats.threads)
-        text = REFUSAL if refused else checked.text
-        return Answer(question, text, refused, sources, () if refused else checked.cited,
-                      checked.invalid, timings, stats, evidence,
-                      [] if refused else checked_sentences(text, sources, evidence))
+        if refused:
+            return Answer(question, REFUSAL, True, sources, (), checked.invalid, timings, stats,
+                          evidence)
+        sentences = checked_sentences(checked.text, sources, evidence)
+        text, cited = cite_support(checked.text, checked.cited, sentences)
+        return Answer(question, text, False, sources, cited, checked.invalid, timings, stats,
+                      evidence, sentences)
+
+
+def cite_support(text: str, cited: tuple[int, ...], sentences: Sequence[SentenceSupport]
+                 ) -> tuple[str, tuple[int, ...]]:
+    """An answer that rests on a source but cites none gets that source's mark: the source
+    its first supported sentence rests on (the check found the words there). An answer that
+    cites, or that rests on nothing, is left as it is."""
+    if cited:
+        return text, cited
+    n = next((c.source for c in sentences if c.supported and c.source is not None), None)
+    return (text, cited) if n is None else (f"{text} [{n}]", (n,))
 
 
 def checked_sentences(text: str, sources: Sequence[Source], evidence: Sequence[Evidence]
