@@ -430,7 +430,9 @@ def test_compare_reports_form_with_a_tuned_adapter(cli, tuned, grounded_home, tm
     for r in rows.values():
         assert r["refused"] or 0.0 <= r["form"] <= 1.0
     code, out, _ = cli("compare", "Why is the sky blue?", "--adapter", "memo-tiny")
-    assert code == 0 and " form " in out.splitlines()[0]
+    header = next(line for line in out.splitlines() if line.startswith("config"))
+    assert code == 0 and " form " in header
+    assert out.startswith("Evidence\n  1. The sky is blue because air scatters blue light.")
 
 
 def test_tune_on_the_command_line(cli, tmp_path, examples):
