@@ -35,8 +35,8 @@ def scope_options(f):
                           "model's own words (default: the settings'; auto: quotes for a "
                           "question in a script the model hardly knows).")(f)
     f = click.option("--sentences", "sentences", type=click.IntRange(0, 50),
-                     help="Sentences of the passages the prompt carries; 0: whole passages "
-                          "(default: the settings', 2).")(f)
+                     help="Evidence sentences shown first and carried by the prompt; 0: the "
+                          "prompt carries whole passages (default: the settings', 2).")(f)
     f = click.option("--k", "k", type=click.IntRange(1, 50),
                      help="Passages per answer (default: the settings', 5).")(f)
     return click.option("--collection", "-c", "collections", multiple=True,
@@ -213,7 +213,7 @@ def compare(question: str, collections: tuple[str, ...], k: int | None, sentence
 @click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
               help="Passages per answer.")
 @click.option("--sentences", type=click.IntRange(0, 50), default=FOCUS_SENTENCES,
-              show_default=True, help="Sentences of the passages the prompt carries (0: whole).")
+              show_default=True, help="Evidence sentences the prompt carries (0: whole passages).")
 @click.option("--quote/--free", default=None,
               help="Every answer quotes a source verbatim, or none does (default: auto, "
                    "quotes for a question in a script the model hardly knows).")

@@ -123,9 +123,10 @@ class SettingsDialog(QDialog):
         self.sentences = QSpinBox(self)
         self.sentences.setRange(0, 50)
         self.sentences.setSpecialValueText("Whole passages")
-        self.sentences.setToolTip("The sentences of the passages that share the most rare words "
-                                  "with the question; a small model answers better from a few. "
-                                  "A large model can read whole passages.")
+        self.sentences.setToolTip("The evidence: the sentences of the passages that best answer "
+                                  "the question, shown first and read by the model; a small "
+                                  "model answers better from a few. A large model can read "
+                                  "whole passages (the evidence is still shown).")
         self.sentences.setValue(settings.focus_sentences)
         self.quote = QComboBox(self)
         for mode, label in QUOTE_CHOICES.items():
@@ -145,7 +146,7 @@ class SettingsDialog(QDialog):
         form.addRow("Threads", self.threads)
         form.addRow("Context size", self.n_ctx)
         form.addRow("Passages per answer", self.passages)
-        form.addRow("Sentences the model reads", self.sentences)
+        form.addRow("Evidence sentences", self.sentences)
         form.addRow("Answers", self.quote)
         form.addRow("Data folder", _path_row(self.data_dir, self._browse_data))
         note = QLabel("A new data folder holds its own index: folders indexed before stay in "
