@@ -176,8 +176,8 @@ class Answerer:
         ``sentences`` is 0."""
         if not sources:
             return sources, []
-        shown = ranking.rank(question, [s.text for s in sources])[
-            :self.sentences or FOCUS_SENTENCES]
+        shown = ranking.best(question, [s.text for s in sources],
+                             self.sentences or FOCUS_SENTENCES)
         if self.sentences < 1:
             numbered, number = sources, {i: s.n for i, s in enumerate(sources)}
         else:
