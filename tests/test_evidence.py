@@ -33,13 +33,12 @@ def test_hard_wrapped_prose_stays_one_sentence():
     assert sentences(faq) == ["Where is my data stored?", faq[25:].replace("\n", " ")]
 
 
-def test_the_rarest_shared_words_win_and_passages_keep_their_rank():
+def test_the_rarest_shared_words_win_and_a_weak_match_is_left_out():
     kept = excerpts("What notice must be given to end the lease?", [GARDEN, LEASE], keep=2)
-    # Three sentences share a word; the one with "end" (rare), "lease" and "notice" ranks first,
-    # then "lease" and "notice" tie (two sentences each) and the better-ranked passage wins.
-    assert [e.passage for e in kept] == [0, 1]
-    assert kept[0].text == "Notice the leaves turning yellow in autumn."
-    assert kept[1].text == "Either party may end the lease with ninety days' written notice."
+    # Three sentences share a word; the one with "end" (rare), "lease" and "notice" ranks first;
+    # the next shares only "notice", under half its score: not evidence.
+    assert [(e.passage, e.text) for e in kept] == [
+        (1, "Either party may end the lease with ninety days' written notice.")]
 
 
 def test_excerpts_are_grouped_by_passage_in_rank_order():
@@ -119,3 +118,14 @@ def test_spans_keep_a_wrapped_sentence_whole_with_its_offsets():
     assert [text[s:e] for s, e in spans] == [
         "Intro line here.", "Scanned PDFs are marked as needing OCR, with\nthe pages named.",
         "End."]
+
+
+def test_a_sentence_far_weaker_than_the_best_is_not_evidence():
+    from desktop.core.answering.evidence import best
+
+    passages = ["The access code for the east warehouse is 4471-KESTREL.",
+                "Each passage is stored with its code."]
+    ranked = rank("What is the access code for the east warehouse?", passages)
+    assert len(ranked) == 2 and ranked[1].score < 0.5 * ranked[0].score
+    assert [s.passage for s in best("What is the access code for the east warehouse?",
+                                    passages, 2)] == [0]
