@@ -24,7 +24,7 @@ from desktop.core.answering.evidence import FOCUS_SENTENCES
 from desktop.core.answering.follow_up import search_text
 from desktop.core.answering.prompts import REFUSAL, build_messages
 from desktop.core.answering.quote import QUOTE_MODES, Quote, unfamiliar
-from desktop.core.answering.retrieve import Passage, Retrieval, Retriever
+from desktop.core.answering.retrieve import MIN_FIT, Passage, Retrieval, Retriever
 from desktop.core.answering.support import SentenceSupport, check
 from desktop.core.model.engine import Engine, Generation, Token
 
@@ -38,7 +38,6 @@ from desktop.core.model.engine import Engine, Generation, Token
 #: rates; README, "Refusals").
 MIN_COSINE = 0.30
 MIN_COVERAGE = 0.7
-MIN_FIT = 0.5
 MIN_COVERAGE_UNREAD = 0.5
 MIN_EVIDENCE = 0.15
 
@@ -181,7 +180,7 @@ class Answerer:
         if self.sentences < 1:
             numbered, number = sources, {i: s.n for i, s in enumerate(sources)}
         else:
-            excerpts = ranking.excerpts(question, [s.text for s in sources], self.sentences)
+            excerpts = ranking.grouped(shown, [s.text for s in sources], self.sentences)
             numbered = [replace(sources[e.passage], n=n, excerpt=e.text)
                         for n, e in enumerate(excerpts, start=1)]
             number = {e.passage: n for n, e in enumerate(excerpts, start=1)}

@@ -108,20 +108,25 @@ def best(question: str, passages: Sequence[str], keep: int) -> list[Sentence]:
 
 
 def excerpts(question: str, passages: Sequence[str], keep: int) -> list[Excerpt]:
-    """The ``keep`` best sentences of ``passages`` grouped by passage in rank order, each
-    group in its passage's order; ``keep`` < 1 keeps every passage whole. With no sentence
-    sharing a word with the question, the best passage's first ``keep`` sentences."""
+    """The :func:`best` ``keep`` sentences of ``passages`` as :func:`grouped` excerpts;
+    ``keep`` < 1 keeps every passage whole."""
     if keep < 1:
         return [Excerpt(i, text) for i, text in enumerate(passages)]
-    kept = best(question, passages, keep)
+    return grouped(best(question, passages, keep), passages, keep)
+
+
+def grouped(kept: Sequence[Sentence], passages: Sequence[str], keep: int) -> list[Excerpt]:
+    """``kept`` grouped by passage in rank order, each group in its passage's order. With no
+    sentence kept (none shares a word with the question), the best passage's first ``keep``
+    sentences."""
     if not kept:
         first = [flat(passages[0][s:e]) for s, e in sentence_spans(passages[0])[:keep]] \
             if passages else []
         return [Excerpt(0, " ".join(first))] if first else []
-    grouped: dict[int, list[Sentence]] = {}
+    groups: dict[int, list[Sentence]] = {}
     for sentence in sorted(kept, key=lambda s: (s.passage, s.start)):
-        grouped.setdefault(sentence.passage, []).append(sentence)
-    return [Excerpt(p, " ".join(s.text for s in group)) for p, group in grouped.items()]
+        groups.setdefault(sentence.passage, []).append(sentence)
+    return [Excerpt(p, " ".join(s.text for s in group)) for p, group in groups.items()]
 
 
 def answer_span(sentence: str, answer: str) -> tuple[int, int] | None:

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from desktop.core.answering.retrieve import embedder_fit
+from desktop.core.answering.retrieve import MIN_FIT, embedder_fit
 from desktop.core.embedding.embedder import Embedder
 
 #: The cosine of a question and the previous one at which they are taken to share a topic.
 MIN_RELATED = 0.3
-#: Below this embedder fit (:func:`embedder_fit`) the cosine says nothing.
-MIN_FIT = 0.5
 
 
 def search_text(embedder: Embedder, question: str, history: Sequence[str]) -> str:

@@ -78,6 +78,11 @@ def fuse(rankings: Sequence[Sequence[int]], weights: Sequence[float] | None = No
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
+#: Below this embedder fit (:func:`embedder_fit`) the embedder cannot read a text: its cosines
+#: say nothing (the refusal and the follow-up search both fall back on words).
+MIN_FIT = 0.5
+
+
 def embedder_fit(tokenizer, text: str) -> float:
     """How well the embedder can read ``text``: the share of its tokens that are whole words.
 

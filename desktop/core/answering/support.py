@@ -41,7 +41,9 @@ def support(answer: str, passages: Iterable[str]) -> float | None:
 
 #: An answer sentence is supported when one source sentence (or failing that, one source) holds
 #: at least this share of its words (compared by their first STEM letters) and every one of
-#: its facts (:func:`facts`). Calibrated on ../shared/eval (README, "Support check").
+#: its facts (:func:`facts`). The facts catch a changed copy; this share only keeps an answer
+#: sentence that wanders far from any source sentence from resting on it (README, "Evidence,
+#: the sentence check, follow-ups, refusals").
 MIN_SHARE = 0.6
 
 _FACT = re.compile(r"\w*\d(?:[\w.,:/-]*\w)?")
@@ -74,12 +76,25 @@ class SentenceSupport:
                 "evidence": self.evidence, "score": round(self.score, 4)}
 
 
-def _holds(words: Sequence[str], facts_: set[str], text: str) -> tuple[float, bool]:
-    """The share of ``words`` (stems) found in ``text``, and whether it holds every fact."""
-    have = set(stems(text))
-    share = sum(w in have for w in words) / len(words)
-    lowered = text.lower()
-    return share, all(re.search(rf"(?<!\w){re.escape(f)}(?!\w)", lowered) for f in facts_)
+@dataclass(frozen=True)
+class _Text:
+    """A source text (or one of its sentences) prepared once for every answer sentence."""
+
+    n: int
+    start: int | None
+    end: int | None
+    stems: frozenset[str]
+    lowered: str
+
+    @classmethod
+    def of(cls, n: int, text: str, start: int | None = None, end: int | None = None) -> _Text:
+        return cls(n, start, end, frozenset(stems(text)), text.lower())
+
+    def holds(self, words: Sequence[str], facts_: set[str]) -> tuple[float, bool]:
+        """The share of ``words`` (stems) found here, and whether every fact is."""
+        share = sum(w in self.stems for w in words) / len(words)
+        return share, all(re.search(rf"(?<!\w){re.escape(f)}(?!\w)", self.lowered)
+                          for f in facts_)
 
 
 def check(answer: str, sources: Mapping[int, str]) -> list[SentenceSupport]:
@@ -87,26 +102,27 @@ def check(answer: str, sources: Mapping[int, str]) -> list[SentenceSupport]:
     supports it: the one holding the largest share of its words, then the one holding its
     facts. A sentence no single source sentence supports may still rest on one whole source
     (an answer that joins two of its sentences). Sentences without words are left out."""
+    parts = [_Text.of(n, flat(text[s:e]), s, e)
+             for n, text in sources.items() for s, e in sentence_spans(text)]
+    wholes = [_Text.of(n, text) for n, text in sources.items()]
     out = []
-    spans = {n: [(s, e, flat(text[s:e])) for s, e in sentence_spans(text)]
-             for n, text in sources.items()}
     for sentence in sentences(strip_citations(answer)):
         words = stems(sentence)
         if not words:
             continue
         need = facts(sentence)
-        best = (0.0, False, None, None, None)
-        for n, rows in spans.items():
-            for start, end, text in rows:
-                share, has_facts = _holds(words, need, text)
-                if share > 0 and (share, has_facts) > best[:2]:
-                    best = (share, has_facts, n, start, end)
-        share, has_facts, n, start, end = best
+        share, has_facts, where = 0.0, False, None
+        for part in parts:
+            found = part.holds(words, need)
+            if found[0] > 0 and found > (share, has_facts):
+                (share, has_facts), where = found, part
         if not (share >= MIN_SHARE and has_facts):
-            for m, text in sources.items():
-                whole, whole_facts = _holds(words, need, text)
-                if whole >= MIN_SHARE and whole_facts and whole > share:
-                    share, has_facts, n, start, end = whole, True, m, None, None
-        out.append(SentenceSupport(sentence, share >= MIN_SHARE and has_facts, share, n,
-                                   start, end))
+            for whole in wholes:
+                found = whole.holds(words, need)
+                if found[0] >= MIN_SHARE and found[1] and found[0] > share:
+                    (share, has_facts), where = found, whole
+        out.append(SentenceSupport(sentence, share >= MIN_SHARE and has_facts, share,
+                                   where.n if where else None,
+                                   where.start if where else None,
+                                   where.end if where else None))
     return out
