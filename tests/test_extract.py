@@ -314,7 +314,9 @@ def test_kind_by_suffix() -> None:
         "a.docx": "docx",
         "a.epub": "epub",
         "Makefile": "code",
-        "a.png": None,
+        "a.png": "image",
+        "a.TIFF": "image",
+        "a.mp3": None,
     }
     for name, kind in expected.items():
         assert kind_for(Path("/nonexistent") / name) == kind, name

@@ -85,16 +85,20 @@ def test_every_file_gets_a_status_a_person_can_act_on(store, embedder, docs):
     assert st["code.py"][0] == st["latin1.txt"][0] == "indexed"
     assert st["pysample_001_minimal-document.pdf"][0] == "indexed"
     assert st["binary.txt"][0] == "skipped" and "binary" in st["binary.txt"][1]
-    assert st["image.png"][0] == "skipped"
+    assert st["image.png"] == ("failed", "not a readable image (unknown or damaged format)")
     assert st["pdfminer_enc_rc4-40.pdf"][0] == "failed"
     assert "password" in st["pdfminer_enc_rc4-40.pdf"][1]
     assert st["synthetic_not-a-pdf.pdf"][0] == "failed"
-    assert st["docling_ocr_test.pdf"][0] == "image_only"
-    assert "OCR" in st["docling_ocr_test.pdf"][1] and "1" in st["docling_ocr_test.pdf"][1]
+    assert st["docling_ocr_test.pdf"] == ("indexed", None)  # its one page read by OCR
+    pages, confidence = store.con.execute(
+        "SELECT ocr_pages, ocr_confidence FROM documents WHERE path LIKE '%docling_ocr_test.pdf'"
+    ).fetchone()
+    assert pages == 1 and confidence > 0.8
+    assert _fts(store, "docling") >= 1
     assert "secret.txt" not in st
     assert report.added == len(st)
     assert {Path(p).name for p, _ in report.failed} == {
-        "pdfminer_enc_rc4-40.pdf", "synthetic_not-a-pdf.pdf"}
+        "pdfminer_enc_rc4-40.pdf", "synthetic_not-a-pdf.pdf", "image.png"}
     # What was indexed is findable, in the right encoding, and scripts are not text.
     assert _fts(store, "ninety") == 1 and _fts(store, "aardvark") == 1
     assert _fts(store, "scriptword") == 0

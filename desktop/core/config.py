@@ -66,6 +66,10 @@ class Settings:
     #: Per-file extraction limits: a file that exceeds them is recorded as failed.
     extract_timeout_s: float = 60.0
     extract_memory_mb: int = 2048
+    #: Read scanned PDF pages and image files by OCR (Tesseract, on this computer).
+    ocr: bool = True
+    #: OCR languages, Tesseract codes ("eng", "deu", "fra"...); each needs its tessdata package.
+    ocr_languages: list[str] = field(default_factory=lambda: ["eng"])
     #: Chunk size and overlap in embedder tokens (capped by the embedder's max sequence length).
     chunk_tokens: int = 200
     chunk_overlap: int = 32

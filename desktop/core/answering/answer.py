@@ -65,6 +65,7 @@ class Source:
     text: str
     score: float
     excerpt: str | None = None  # what the prompt carried, when not the whole text (evidence)
+    ocr: float | None = None  # the OCR confidence when the text was read from an image
 
     def label(self) -> str:
         """File name with page (range), as people see it."""
@@ -133,7 +134,8 @@ class Answer:
             "refused": self.refused,
             "sources": [{"n": s.n, "path": s.path, "page": s.page, "page_end": s.page_end,
                          "heading": s.heading, "text": s.text, "score": s.score,
-                         "excerpt": s.excerpt}
+                         "excerpt": s.excerpt, "ocr": s.ocr is not None,
+                         "ocr_confidence": s.ocr}
                         for s in self.sources],
             "cited": list(self.cited),
             "invalid_citations": self.invalid_citations,
@@ -144,7 +146,8 @@ class Answer:
 
 
 def sources_from(passages: Sequence[Passage]) -> list[Source]:
-    return [Source(i, p.chunk_id, p.path, p.page, p.page_end, p.heading, p.text, p.score)
+    return [Source(i, p.chunk_id, p.path, p.page, p.page_end, p.heading, p.text, p.score,
+                   ocr=p.ocr)
             for i, p in enumerate(passages, start=1)]
 
 

@@ -39,6 +39,7 @@ class SourceRecord:
     chunk_id: int | None = None
     score: float = 0.0
     excerpt: str | None = None  # the sentences the prompt carried, when not the whole text
+    ocr: float | None = None  # the OCR confidence when the text was read from an image
 
     def label(self) -> str:
         """File name with page (range), as people see it."""
@@ -111,7 +112,7 @@ def source_records(sources: Any) -> tuple[SourceRecord, ...]:
     """:class:`SourceRecord` s from an answer's (or a ``Found`` item's) sources."""
     return tuple(
         SourceRecord(s.n, s.path, s.text, s.page, s.page_end, s.heading, s.chunk_id, s.score,
-                     getattr(s, "excerpt", None))
+                     getattr(s, "excerpt", None), getattr(s, "ocr", None))
         for s in sources)
 
 

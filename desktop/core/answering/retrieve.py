@@ -47,6 +47,7 @@ class Passage:
     vector_score: float | None = None  # cosine similarity, when the vector search found it
     vector_rank: int | None = None
     keyword_rank: int | None = None
+    ocr: float | None = None  # the OCR confidence when the passage was read from an image
 
 
 @dataclass(frozen=True)
@@ -243,8 +244,9 @@ class Retriever:
         kw_rank = {cid: i for i, cid in enumerate(kw_ids, start=1)}
         passages = self._load([cid for cid, _ in top])
         result = [
-            Passage(cid, *passages[cid], score=score, vector_score=vec_cos.get(cid),
-                    vector_rank=vec_rank.get(cid), keyword_rank=kw_rank.get(cid))
+            Passage(cid, *passages[cid][:5], score=score, vector_score=vec_cos.get(cid),
+                    vector_rank=vec_rank.get(cid), keyword_rank=kw_rank.get(cid),
+                    ocr=passages[cid][5])
             for cid, score in top if cid in passages
         ]
         coverage = self.coverage(question, scope)
@@ -256,7 +258,7 @@ class Retriever:
             return {}
         marks = ",".join("?" * len(chunk_ids))
         rows = self.store.con.execute(
-            "SELECT c.id, d.path, c.page, c.page_end, c.heading, c.text FROM chunks c "
+            "SELECT c.id, d.path, c.page, c.page_end, c.heading, c.text, c.ocr FROM chunks c "
             f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
             chunk_ids,
         )

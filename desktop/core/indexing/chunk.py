@@ -36,6 +36,7 @@ class Chunk:
     end: int
     n_tokens: int
     page_end: int | None = None  # the last page the chunk covers (small pages are merged)
+    ocr: float | None = None  # the OCR confidence when the text was read from an image
 
 
 def _split(text: str, pattern: re.Pattern[str], start: int, end: int) -> list[tuple[int, int]]:
@@ -77,7 +78,8 @@ class Chunker:
         return out
 
     def _runs(self, sections: list[Section]) -> list[tuple[Section, list[tuple[int, int]]]]:
-        """Merge adjacent small pages (same heading, contiguous text) while they fit a chunk.
+        """Merge adjacent small pages (same heading, contiguous text, both read by OCR or
+        neither) while they fit a chunk.
 
         Returns (section, page map) pairs; the page map lists (local offset, page) starts.
         """
@@ -90,9 +92,11 @@ class Chunker:
                 prev, pages, size = runs[-1]
                 gap = section.offset - (prev.offset + len(prev.text))
                 if (prev.page is not None and prev.heading == section.heading
+                        and (prev.ocr is None) == (section.ocr is None)
                         and 0 <= gap <= 4 and size + n <= self.target):
+                    ocr = None if section.ocr is None else min(prev.ocr or 1.0, section.ocr)
                     merged = Section(prev.text + "\n" * gap + section.text, prev.page,
-                                     prev.heading, prev.offset)
+                                     prev.heading, prev.offset, ocr)
                     pages.append((section.offset - prev.offset, section.page))
                     runs[-1] = (merged, pages, size + n)
                     continue
@@ -202,6 +206,7 @@ class Chunker:
                 end=section.offset + b,
                 n_tokens=n,
                 page_end=page_at(b - 1),
+                ocr=section.ocr,
             )
             for a, b, n in sorted(checked)
         ]

@@ -29,8 +29,9 @@ from desktop.core.embedding.embedder import Embedder, groups_by_length
 from desktop.core.errors import GroundedError
 from desktop.core.indexing import scan
 from desktop.core.indexing.chunk import Chunk, Chunker
-from desktop.core.indexing.extract import ExtractError, kind_for
-from desktop.core.indexing.extract.sandbox import ExtractionSandbox
+from desktop.core.indexing.extract import ExtractError, Extraction, OcrOptions, kind_for
+from desktop.core.indexing.extract.ocr import WEAK_CONFIDENCE, tessdata_dir
+from desktop.core.indexing.extract.sandbox import ExtractionCancelled, ExtractionSandbox
 from desktop.core.indexing.priority import lower_this_thread
 from desktop.core.storage.store import ChunkRecord, DocumentRow, DocumentUpdate, Store
 
@@ -56,6 +57,9 @@ class Progress:
     chunks_per_s: float = 0.0
     eta_s: float | None = None
     current: str | None = None
+    ocr_pages_done: int = 0  # scanned pages and images read by OCR so far
+    ocr_pages_per_s: float = 0.0
+    ocr_page: tuple[int, int] | None = None  # (page, pages to OCR) of the file being read
 
 
 @dataclass
@@ -72,6 +76,8 @@ class IndexReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     empty: list[str] = field(default_factory=list)
     image_only: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    ocr_pages: int = 0
+    weak_ocr: list[tuple[str, float]] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)
     reembedded: bool = False
     cancelled: bool = False
@@ -133,6 +139,19 @@ class _Run:
     batch: list[_Prepared] = field(default_factory=list)
     pending: int = 0  # chunks in the batch
     moved: list[DocumentRow] = field(default_factory=list)
+    ocr_pages: int = 0  # OCR pages read (set by the producer's thread)
+    ocr_seconds: float = 0.0
+    ocr_page: tuple[int, int] | None = None
+    _ocr_mark: float = 0.0
+
+    def ocr_progress(self, done: int, total: int) -> None:
+        """One more OCR page of the current file (the sandbox's progress callback)."""
+        now = time.perf_counter()
+        if done and self._ocr_mark:
+            self.ocr_pages += 1
+            self.ocr_seconds += now - self._ocr_mark
+        self._ocr_mark = now
+        self.ocr_page = (done, total) if done < total else None
 
     def count(self, task: _Task) -> None:
         """One more file done."""
@@ -143,8 +162,12 @@ class _Run:
         elapsed = time.perf_counter() - self.start
         rate = self.chunks / elapsed if elapsed > 0 else 0.0
         eta = elapsed / self.bytes * (self.total_bytes - self.bytes) if self.bytes else None
+        pages_per_s = self.ocr_pages / self.ocr_seconds if self.ocr_seconds else 0.0
+        page = self.ocr_page
+        if page is not None and pages_per_s:  # a long scan: its pages left bound the wait
+            eta = max(eta or 0.0, (page[1] - page[0]) / pages_per_s)
         return Progress("indexing", self.total, self.files, self.chunks, rate, eta,
-                        self.current)
+                        self.current, self.ocr_pages, pages_per_s, page)
 
 
 class _Either:
@@ -175,6 +198,31 @@ def file_hash(path: str) -> str:
         while block := f.read(1 << 20):
             h.update(block)
     return h.hexdigest()
+
+
+def _outcome(extraction: Extraction, has_chunks: bool) -> tuple[str, str | None]:
+    """A document's status and reason from what extraction found."""
+    if has_chunks:
+        return "indexed", None
+    if extraction.status == "image_only" or extraction.image_pages:
+        pages = ", ".join(map(str, extraction.image_pages)) or "all"
+        if extraction.ocr_pages:
+            return "image_only", f"OCR found no readable text (pages {pages})"
+        return "image_only", f"no text layer (scanned?): needs OCR on pages {pages}"
+    return "empty", "no text found"
+
+
+@dataclass(frozen=True)
+class _Extracting:
+    """The sandbox as the producer uses it: with the run's OCR options, progress and cancel."""
+
+    sandbox: ExtractionSandbox
+    ocr: OcrOptions | None
+    run: _Run
+    cancel: _Either
+
+    def extract(self, path: Path, kind: str) -> Extraction:
+        return self.sandbox.extract(path, kind, self.ocr, self.run.ocr_progress, self.cancel)
 
 
 class Indexer:
@@ -229,8 +277,22 @@ class Indexer:
 
     # -- the producer thread: hash, extract, chunk ----------------------------------------
 
+    def ocr_options(self) -> OcrOptions | None:
+        """The OCR settings for extraction (None when OCR is off); GroundedError when a
+        language's trained data is not installed."""
+        if not self.settings.ocr:
+            return None
+        languages = tuple(self.settings.ocr_languages) or ("eng",)
+        try:
+            tessdata_dir(languages)
+        except ExtractError as exc:
+            raise GroundedError(str(exc)) from exc
+        # The engine gives up on a page at half the sandbox's limit, so that a hard page is
+        # skipped with a reason before the sandbox stops the whole file.
+        return OcrOptions(languages, page_timeout_s=self.settings.extract_timeout_s / 2)
+
     def _prepare_one(
-        self, task: _Task, sandbox: ExtractionSandbox, moves: dict[tuple[int, str], DocumentRow]
+        self, task: _Task, sandbox: _Extracting, moves: dict[tuple[int, str], DocumentRow]
     ) -> _Prepared | _Unchanged | _Vanished:
         """Hash the file; if its content is new, extract and chunk it."""
         f = task.file
@@ -251,7 +313,7 @@ class Indexer:
             return _Unchanged(task, moves.pop((task.root_id, digest)), moved=True)
         return self._extract(task, digest, sandbox)
 
-    def _extract(self, task: _Task, digest: str, sandbox: ExtractionSandbox
+    def _extract(self, task: _Task, digest: str, sandbox: _Extracting
                  ) -> _Prepared | _Vanished:
         """Extract the file in the sandbox and chunk its text (a file deleted meanwhile is
         vanished, not failed)."""
@@ -267,6 +329,8 @@ class Indexer:
             return _without_chunks(task, "skipped", "not a supported format", digest=digest)
         try:
             extraction = sandbox.extract(Path(f.path), kind)
+        except ExtractionCancelled:
+            raise
         except ExtractError as exc:
             if not Path(f.path).exists():
                 return _Vanished(task)
@@ -274,19 +338,15 @@ class Indexer:
             status = "skipped" if reason.startswith("binary") else "failed"
             return _without_chunks(task, status, reason, digest=digest, kind=kind)
         chunks = self.chunker.chunk(extraction.sections)
-        if chunks:
-            status, reason = "indexed", None
-        elif extraction.status == "image_only" or extraction.image_pages:
-            status = "image_only"
-            pages = ", ".join(map(str, extraction.image_pages)) or "all"
-            reason = f"no text layer (scanned?): needs OCR on pages {pages}"
-        else:
-            status, reason = "empty", "no text found"
+        status, reason = _outcome(extraction, bool(chunks))
         up = DocumentUpdate(
             task.root_id, f.path, f.size, f.mtime_ns, digest, kind, status, reason,
             image_pages=tuple(extraction.image_pages),
-            chunks=[ChunkRecord(c.text, c.page, c.heading, c.start, c.end, c.n_tokens, c.page_end)
+            chunks=[ChunkRecord(c.text, c.page, c.heading, c.start, c.end, c.n_tokens, c.page_end,
+                                c.ocr)
                     for c in chunks],
+            ocr_pages=extraction.ocr_pages,
+            ocr_confidence=extraction.ocr_confidence,
         )
         return _Prepared(task, up, chunks)
 
@@ -300,11 +360,14 @@ class Indexer:
                 timeout_s=self.settings.extract_timeout_s,
                 memory_mb=self.settings.extract_memory_mb,
             ) as sandbox:
+                extracting = _Extracting(sandbox, self.ocr_options(), run, cancel)
                 for task in tasks:
                     if cancel.is_set():
                         break
                     run.current = task.file.path
-                    out.put(self._prepare_one(task, sandbox, moves))
+                    out.put(self._prepare_one(task, extracting, moves))
+        except ExtractionCancelled:
+            pass  # the file in flight is left for the next run
         except BaseException as exc:  # surface in the caller's thread
             out.put(exc)
         finally:
@@ -448,6 +511,9 @@ class Indexer:
                 report.empty.append(up.path)
             elif up.status == "image_only":
                 report.image_only.append((up.path, up.image_pages))
+            report.ocr_pages += up.ocr_pages
+            if up.ocr_confidence is not None and up.ocr_confidence < WEAK_CONFIDENCE:
+                report.weak_ocr.append((up.path, up.ocr_confidence))
             if p.task.doc is None:
                 report.added += 1
             else:

@@ -76,6 +76,18 @@ def m001_initial(con: apsw.Connection) -> None:
     )
 
 
+@migration
+def m002_ocr(con: apsw.Connection) -> None:
+    """Text read by OCR: each chunk's confidence, each document's page count and mean."""
+    con.execute(
+        """
+        ALTER TABLE chunks ADD COLUMN ocr REAL;
+        ALTER TABLE documents ADD COLUMN ocr_pages INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE documents ADD COLUMN ocr_confidence REAL;
+        """
+    )
+
+
 def apply(con: apsw.Connection) -> list[str]:
     """Run every pending migration, each in its own transaction; return the names applied.
 

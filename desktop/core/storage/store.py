@@ -49,6 +49,7 @@ class ChunkRecord:
     end: int
     n_tokens: int
     page_end: int | None = None
+    ocr: float | None = None  # the OCR confidence when the text was read from an image
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class DocumentUpdate:
     image_pages: tuple[int, ...] = ()
     chunks: Sequence[ChunkRecord] = ()
     vectors: np.ndarray | None = None
+    ocr_pages: int = 0
+    ocr_confidence: float | None = None
 
 
 def connect(path: Path | str) -> apsw.Connection:
@@ -277,19 +280,23 @@ class Store:
             json.dumps(list(up.image_pages)) if up.image_pages else None,
             len(up.chunks),
             time.time(),
+            up.ocr_pages,
+            up.ocr_confidence,
         )
         if row:
             doc_id = row[0]
             self._delete_chunks(doc_id)
             self.con.execute(
                 "UPDATE documents SET size=?, mtime_ns=?, hash=?, kind=?, status=?, reason=?, "
-                "image_pages=?, n_chunks=?, indexed_at=? WHERE id=?",
+                "image_pages=?, n_chunks=?, indexed_at=?, ocr_pages=?, ocr_confidence=? "
+                "WHERE id=?",
                 (*values, doc_id),
             )
         else:
             self.con.execute(
                 "INSERT INTO documents(root_id, path, size, mtime_ns, hash, kind, status, reason, "
-                "image_pages, n_chunks, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "image_pages, n_chunks, indexed_at, ocr_pages, ocr_confidence) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (up.root_id, up.path, *values),
             )
             doc_id = self.con.last_insert_rowid()
@@ -307,7 +314,7 @@ class Store:
         for ord_, (chunk, vec) in enumerate(zip(chunks, vectors, strict=True)):
             cur.execute(
                 "INSERT INTO chunks(document_id, ord, text, page, page_end, heading, start, end, "
-                "n_tokens) VALUES (?,?,?,?,?,?,?,?,?)",
+                "n_tokens, ocr) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     doc_id,
                     ord_,
@@ -318,6 +325,7 @@ class Store:
                     chunk.start,
                     chunk.end,
                     chunk.n_tokens,
+                    chunk.ocr,
                 ),
             )
             chunk_id = self.con.last_insert_rowid()

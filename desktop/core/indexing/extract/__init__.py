@@ -16,12 +16,15 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from . import code
+from . import code, image
 from .base import ExtractError, Extraction, Section
+from .ocr import OcrOptions, OcrRun
 from .text import looks_like_text
 
 __all__ = [
     "EXTRACTORS",
+    "OcrOptions",
+    "OcrRun",
     "SUPPORTED_SUFFIXES",
     "Extraction",
     "ExtractError",
@@ -32,20 +35,24 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Extractor = Callable[[Path], Extraction]
+Extractor = Callable[[Path, OcrRun | None], Extraction]
+#: Formats that read images by OCR when an extraction is given an OcrRun.
+OCR_FORMATS = frozenset(("pdf", "image"))
 
 
 def _lazy(module: str) -> Extractor:
-    """An extractor that imports its module on first use (keeps this package light to import)."""
+    """An extractor that imports its module on first use (keeps this package light to import).
+    The formats in OCR_FORMATS take the OCR run as a second argument."""
 
-    def run(path: Path) -> Extraction:
-        return importlib.import_module(f"{__name__}.{module}").extract(path)
+    def run(path: Path, ocr: OcrRun | None = None) -> Extraction:
+        extractor = importlib.import_module(f"{__name__}.{module}").extract
+        return extractor(path, ocr) if module in OCR_FORMATS else extractor(path)
 
     run.__name__ = run.__qualname__ = f"extract_{module}"
     return run
 
 
-FORMATS = ("pdf", "markdown", "text", "html", "code", "docx", "epub")
+FORMATS = ("pdf", "markdown", "text", "html", "code", "docx", "epub", "image")
 EXTRACTORS: dict[str, Extractor] = {kind: _lazy(kind) for kind in FORMATS}
 
 _SUFFIX_KINDS: dict[str, str] = {
@@ -59,13 +66,14 @@ _SUFFIX_KINDS: dict[str, str] = {
     **dict.fromkeys(code.SUFFIXES, "code"),
     ".docx": "docx",
     ".epub": "epub",
+    **dict.fromkeys(image.SUFFIXES, "image"),
 }
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_SUFFIX_KINDS)
 
 # Known binary formats: refused without reading a byte.
 # fmt: off
 _BINARY_SUFFIXES = frozenset((
-    ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".ico", ".psd",
+    ".heic", ".ico", ".psd",
     ".raw", ".cr2", ".nef", ".svgz", ".mp3", ".wav", ".flac", ".ogg", ".m4a", ".aac", ".mp4",
     ".mkv", ".mov", ".avi", ".webm", ".wmv", ".zip", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".7z",
     ".rar", ".tar", ".iso", ".dmg", ".img", ".exe", ".dll", ".so", ".dylib", ".o", ".a", ".class",
@@ -107,8 +115,9 @@ def _os_reason(exc: OSError) -> str:
     return f"cannot read the file: {exc.strerror or exc}"
 
 
-def extract(path: Path, kind: str | None = None) -> Extraction:
-    """Extract the text of ``path`` as sections; ``kind`` defaults to :func:`kind_for`.
+def extract(path: Path, kind: str | None = None, ocr: OcrRun | None = None) -> Extraction:
+    """Extract the text of ``path`` as sections; ``kind`` defaults to :func:`kind_for`. Scanned
+    pages and images are read by OCR when ``ocr`` is given (else reported as image pages).
 
     Runs in this process, unbounded: use ExtractionSandbox for untrusted files. Raises
     ExtractError (unreadable, unsupported, encrypted, corrupt, binary, missing file);
@@ -124,7 +133,7 @@ def extract(path: Path, kind: str | None = None) -> Extraction:
         extractor = EXTRACTORS.get(kind)
         if extractor is None:
             raise ExtractError(f"unsupported format: {kind}")
-        return extractor(path)
+        return extractor(path, ocr)
     except (ExtractError, MemoryError, ImportError):
         raise
     except OSError as exc:

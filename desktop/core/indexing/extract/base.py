@@ -23,6 +23,8 @@ class Section:
     page: int | None = None
     heading: str | None = None
     offset: int = 0
+    ocr: float | None = None
+    """The OCR's mean word confidence (0–1) when the text was read from an image, else None."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Extraction:
     ``status`` is "ok", "empty" (readable but no text) or "image_only" (no text layer, the
     pages are images: it needs OCR). ``image_pages`` lists pages that have images but no text.
     ``warnings`` are notes a person can read; ``encoding`` is the encoding of a text format.
+    ``ocr_pages`` counts the pages OCR read (whether or not they held text).
     """
 
     sections: list[Section] = field(default_factory=list)
@@ -39,6 +42,13 @@ class Extraction:
     image_pages: tuple[int, ...] = ()
     warnings: tuple[str, ...] = ()
     encoding: str | None = None
+    ocr_pages: int = 0
+
+    @property
+    def ocr_confidence(self) -> float | None:
+        """The mean OCR confidence over the sections OCR read (None when none was)."""
+        scores = [s.ocr for s in self.sections if s.ocr is not None]
+        return sum(scores) / len(scores) if scores else None
 
     @property
     def text(self) -> str:
@@ -55,25 +65,33 @@ class ExtractError(Exception):
         return str(self.args[0]) if self.args else "unreadable file"
 
 
+Part = tuple[str, int | None, str | None] | tuple[str, int | None, str | None, float | None]
+"""``(text, page, heading)``, or with a fourth item, the OCR confidence of the text."""
+
+
 def make_extraction(
-    parts: Iterable[tuple[str, int | None, str | None]],
+    parts: Iterable[Part],
     *,
     image_pages: Iterable[int] = (),
     warnings: Iterable[str] = (),
     encoding: str | None = None,
+    ocr_pages: int = 0,
 ) -> Extraction:
-    """Build an Extraction from ``(text, page, heading)`` parts.
+    """Build an Extraction from ``(text, page, heading[, ocr confidence])`` parts.
 
     Texts are stripped; empty parts are dropped; offsets are computed. The status is "ok" when
     any text remains, else "image_only" when there are image pages, else "empty".
     """
     sections: list[Section] = []
     offset = 0
-    for text, page, heading in parts:
+    for part in parts:
+        text, page, heading = part[:3]
+        confidence = part[3] if len(part) > 3 else None
         text = text.strip()
         if not text:
             continue
-        sections.append(Section(text=text, page=page, heading=heading or None, offset=offset))
+        sections.append(Section(text=text, page=page, heading=heading or None, offset=offset,
+                                ocr=confidence))
         offset += len(text) + len(SEPARATOR)
     pages = tuple(sorted(set(image_pages)))
     if sections:
@@ -88,6 +106,7 @@ def make_extraction(
         image_pages=pages,
         warnings=tuple(dict.fromkeys(warnings)),
         encoding=encoding,
+        ocr_pages=ocr_pages,
     )
 
 

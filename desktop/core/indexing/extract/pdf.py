@@ -1,7 +1,8 @@
 """PDF through pypdf: one section per page, with the page number and the outline heading.
 
-Encrypted files are opened with the empty password when that works. Pages with images but no
-text are reported in ``image_pages`` (scans that need OCR). pypdf's warnings are collected into
+Encrypted files are opened with the empty password when that works. Pages with images and no
+real text layer are scans: with OCR on, pdf_ocr.py renders and reads them; otherwise those with
+no text at all are reported in ``image_pages``. pypdf's warnings are collected into
 the Extraction instead of the log, and its exceptions become ExtractError with a short reason.
 """
 
@@ -10,9 +11,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import unicodedata
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -22,10 +25,14 @@ from pypdf.errors import DependencyError, EmptyFileError, PyPdfError
 from pypdf.generic import DictionaryObject
 
 from .base import ExtractError, Extraction, join_heading, make_extraction
+from .ocr import OcrRun
 
 log = logging.getLogger(__name__)
 
 MAX_WARNINGS = 20
+#: A text layer with fewer visible characters than this does not stand for a page that has
+#: images (a scan with a stamped page number, a photo with a caption): OCR reads it too.
+MIN_LAYER_CHARS = 20
 _HEADER_WINDOW = 1024
 _MAX_OUTLINE_ITEMS = 10_000
 _MAX_FORM_DEPTH = 8
@@ -173,10 +180,56 @@ def _outline_starts(reader: PdfReader) -> dict[int, str]:
     return starts
 
 
-def extract(path: Path) -> Extraction:
-    """PDF file: one section per page with text; image-only pages go to ``image_pages``."""
-    parts: list[tuple[str, int | None, str | None]] = []
-    image_pages: list[int] = []
+def weak_text(text: str) -> bool:
+    """True when a page's text layer is too thin or too garbled to stand for the page: fewer
+    than MIN_LAYER_CHARS visible characters, under half of them letters or digits, or more than
+    a tenth of them replacement, private-use or control characters (a broken font encoding)."""
+    visible = [c for c in text if not c.isspace()]
+    if len(visible) < MIN_LAYER_CHARS:
+        return True
+    alnum = sum(c.isalnum() for c in visible)
+    broken = sum(c == "\ufffd" or unicodedata.category(c) in ("Co", "Cc") for c in visible)
+    return alnum * 2 < len(visible) or broken * 10 > len(visible)
+
+
+@dataclass
+class _Page:
+    number: int
+    text: str
+    heading: str | None
+    scanned: bool = False  # images and no (or a weak) text layer: a page for OCR
+    confidence: float | None = None
+
+
+def _read_pages(reader: PdfReader, pages: list[Any], notes: list[str]) -> list[_Page]:
+    """Each page's text layer and heading, and whether it looks scanned."""
+    starts = _outline_starts(reader)
+    heading: str | None = None
+    found: list[_Page] = []
+    for number, page in enumerate(pages, start=1):
+        heading = starts.get(number - 1, heading)
+        try:
+            text = (page.extract_text() or "").replace("\x00", "")
+        except MemoryError:
+            raise
+        except Exception as exc:  # pypdf raises many kinds on damaged pages
+            notes.append(f"page {number}: text could not be extracted ({_short(exc)})")
+            continue
+        scanned = False
+        if weak_text(text):
+            try:
+                scanned = _page_has_images(page)
+            except MemoryError:
+                raise
+            except Exception as exc:
+                log.debug("page %d: images not inspected: %s", number, exc)
+        found.append(_Page(number, text, heading, scanned))
+    return found
+
+
+def extract(path: Path, ocr: OcrRun | None = None) -> Extraction:
+    """PDF file: one section per page with text. Scanned pages (images and no real text layer)
+    are read by OCR when ``ocr`` is given, else listed in ``image_pages``."""
     notes: list[str] = []
     with _collect_messages() as messages:
         reader, repaired = _open(path)
@@ -187,27 +240,14 @@ def extract(path: Path) -> Extraction:
         except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             damage = "truncated or damaged" if repaired else "page tree unreadable"
             raise ExtractError(f"corrupt PDF ({damage}): {_short(exc)}") from exc
-        starts = _outline_starts(reader)
-        heading: str | None = None
-        for number, page in enumerate(pages, start=1):
-            heading = starts.get(number - 1, heading)
-            try:
-                text = page.extract_text() or ""
-            except MemoryError:
-                raise
-            except Exception as exc:  # pypdf raises many kinds on damaged pages
-                notes.append(f"page {number}: text could not be extracted ({_short(exc)})")
-                continue
-            text = text.replace("\x00", "")
-            if text.strip():
-                parts.append((text, number, heading))
-                continue
-            try:
-                if _page_has_images(page):
-                    image_pages.append(number)
-            except MemoryError:
-                raise
-            except Exception as exc:
-                log.debug("page %d: images not inspected: %s", number, exc)
+        found = _read_pages(reader, pages, notes)
     notes.extend(f"pypdf: {m}" for m in messages)
-    return make_extraction(parts, image_pages=image_pages, warnings=notes[:MAX_WARNINGS])
+    scanned = [p for p in found if p.scanned]
+    if ocr is not None and scanned:
+        from .pdf_ocr import read_scanned_pages
+
+        notes.extend(read_scanned_pages(path, scanned, ocr))
+    parts = [(p.text, p.number, p.heading, p.confidence) for p in found]
+    image_pages = [p.number for p in found if p.scanned and not p.text.strip()]
+    return make_extraction(parts, image_pages=image_pages, warnings=notes[:MAX_WARNINGS],
+                           ocr_pages=len(scanned) if ocr is not None else 0)

@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
@@ -30,19 +31,29 @@ from typing import Any
 from desktop.core.indexing.priority import lower_this_process
 
 from . import FORMATS, ExtractError, Extraction, extract
+from .ocr import OcrOptions, OcrRun, ProgressCallback
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
 """How long a new child may take to import the extractors and report ready."""
+CANCEL_POLL_S = 0.1
+"""How often a waiting call looks at its cancel event."""
+
+
+class ExtractionCancelled(Exception):
+    """The caller's cancel event was set while a file was being extracted (the child was
+    stopped; the file is left for the next run)."""
 
 
 def _preload() -> None:
     """Import every extractor (and its library) before the memory limit applies."""
     import importlib
 
-    for module in FORMATS:
+    for module in (*FORMATS, "pdf_ocr"):
         importlib.import_module(f"{__package__}.{module}")
+    import pypdfium2  # noqa: F401 - the OCR path's libraries, loaded before the limit
+    import tesserocr  # noqa: F401
 
 
 def _limit_memory(memory_mb: int) -> bool:
@@ -61,8 +72,16 @@ def _limit_memory(memory_mb: int) -> bool:
     return True
 
 
+def _ocr_run(conn: Connection, options: OcrOptions | None) -> OcrRun | None:
+    """An OCR run whose page progress goes to the parent as ``("progress", done, total)``."""
+    if options is None:
+        return None
+    return OcrRun(options, lambda done, total: conn.send(("progress", done, total)))
+
+
 def _serve(conn: Connection, memory_mb: int) -> None:
-    """The child's loop: receive ``(path, kind)``, answer ``(status, payload)``."""
+    """The child's loop: receive ``(path, kind, ocr options)``, answer ``(status, payload)``
+    after any number of ``("progress", done, total)`` messages."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     logging.getLogger().addHandler(logging.NullHandler())  # reasons travel in the replies
     try:
@@ -80,10 +99,10 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             return
         if request is None:
             return
-        path, kind = request
+        path, kind, options = request
         reply: tuple[str, Any]
         try:
-            reply = ("ok", extract(Path(path), kind))
+            reply = ("ok", extract(Path(path), kind, _ocr_run(conn, options)))
         except ExtractError as exc:
             reply = ("error", str(exc))
         except MemoryError:
@@ -104,7 +123,8 @@ class ExtractionSandbox:
 
     ``extract(path, kind)`` returns what :func:`desktop.core.indexing.extract.extract` returns, or
     raises ExtractError with the file's own reason or one of "extraction timed out after N s",
-    "extraction used more than N MB of memory", "extractor crashed (signal N)". Calls are
+    "extraction used more than N MB of memory", "extractor crashed (signal N)". The time limit
+    runs from the request or the last OCR page, so a long scan has it per page. Calls are
     serialized (thread-safe). Use as a context manager, or call :meth:`close`.
     """
 
@@ -141,13 +161,26 @@ class ExtractionSandbox:
         with self._lock:
             self._ensure_started()
 
-    def extract(self, path: Path, kind: str | None = None) -> Extraction:
-        """Extract ``path`` in the child; raises ExtractError (see the class docstring)."""
+    def extract(
+        self,
+        path: Path,
+        kind: str | None = None,
+        ocr: OcrOptions | None = None,
+        on_progress: ProgressCallback | None = None,
+        cancel: Any = None,
+    ) -> Extraction:
+        """Extract ``path`` in the child, reading scans by OCR with ``ocr`` (None: off).
+
+        ``on_progress(done, total)`` hears each OCR page; ``cancel`` (anything with
+        ``is_set()``) stops the child within a tenth of a second and raises
+        ExtractionCancelled. Raises ExtractError (see the class docstring).
+        """
         with self._lock:
             if self._closed:
                 raise RuntimeError("ExtractionSandbox is closed")
             try:
-                status, payload = self._exchange((os.fspath(path), kind))
+                status, payload = self._exchange((os.fspath(path), kind, ocr), on_progress,
+                                                 cancel)
             except BaseException:
                 # Timed out, died, or interrupted (Ctrl-C): whatever the child is doing, its
                 # answer must never be read as the answer to the next request.
@@ -161,7 +194,10 @@ class ExtractionSandbox:
             raise ExtractError(self._memory_reason())
         raise ExtractError(payload)
 
-    def _exchange(self, request: tuple[str, str | None]) -> tuple[str, Any]:
+    def _exchange(
+        self, request: tuple[str, str | None, OcrOptions | None],
+        on_progress: ProgressCallback | None, cancel: Any,
+    ) -> tuple[str, Any]:
         conn = self._ensure_started()
         try:
             conn.send(request)
@@ -169,12 +205,25 @@ class ExtractionSandbox:
             self._stop(kill=True)
             conn = self._ensure_started()
             conn.send(request)
-        if not conn.poll(self.timeout_s):
-            raise ExtractError(f"extraction timed out after {self.timeout_s:g} s")
-        try:
-            return conn.recv()
-        except (EOFError, OSError):
-            raise ExtractError(self._death_reason()) from None
+        while True:
+            self._wait(conn, cancel)
+            try:
+                reply = conn.recv()
+            except (EOFError, OSError):
+                raise ExtractError(self._death_reason()) from None
+            if reply[0] != "progress":
+                return reply
+            if on_progress is not None:
+                on_progress(reply[1], reply[2])
+
+    def _wait(self, conn: Connection, cancel: Any) -> None:
+        """Wait for the child's next message, at most the time limit; watch ``cancel``."""
+        deadline = time.monotonic() + self.timeout_s
+        while not conn.poll(CANCEL_POLL_S if cancel is not None else self.timeout_s):
+            if cancel is not None and cancel.is_set():
+                raise ExtractionCancelled("cancelled")
+            if time.monotonic() >= deadline:
+                raise ExtractError(f"extraction timed out after {self.timeout_s:g} s")
 
     def close(self) -> None:
         """End the child process; later calls raise RuntimeError."""
