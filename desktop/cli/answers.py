@@ -126,7 +126,8 @@ def ask(question: str, collections: tuple[str, ...], k: int | None, sentences: i
         click.echo(line)
     for s in answer.sources:
         mark = "*" if s.n in answer.cited else " "
-        click.echo(f"{mark}[{s.n}] {s.label()}: {' '.join(s.text.split())[:160]}")
+        ocr = f" (OCR, {s.ocr:.0%} confident)" if s.ocr is not None else ""
+        click.echo(f"{mark}[{s.n}] {s.label()}{ocr}: {' '.join(s.text.split())[:160]}")
     t = answer.timings
     err(f"evidence {t.get('evidence_ms', 0):.0f} ms · first token "
         f"{t.get('first_token_ms', 0):.0f} ms · {t.get('tokens_per_s', 0):.1f} tokens/s"

@@ -49,13 +49,17 @@ def index(
     for path, reason in report.failed:
         err(f"failed:  {path}: {reason}")
     for path, pages in report.image_only:
-        err(f"no text: {path}: scanned pages need OCR ({', '.join(map(str, pages)) or 'all'})")
+        need = "OCR found no readable text" if report.ocr_pages else "scanned pages need OCR"
+        err(f"no text: {path}: {need} ({', '.join(map(str, pages)) or 'all'})")
+    for path, confidence in report.weak_ocr:
+        err(f"weak OCR: {path}: confidence {confidence:.0%}, worth checking")
     for path in report.empty:
         err(f"empty:   {path}")
     state = "cancelled; run again to resume" if report.cancelled else "done"
     err(f"{state}: {report.added} added, {report.updated} updated, {report.moved} moved, "
         f"{report.removed} removed, {report.unchanged} unchanged, {len(report.failed)} failed, "
-        f"{len(report.skipped)} skipped; {report.chunks} chunks in {report.seconds:.1f} s")
+        f"{len(report.skipped)} skipped; {report.chunks} chunks in {report.seconds:.1f} s"
+        + (f"; {report.ocr_pages} pages read by OCR" if report.ocr_pages else ""))
     if as_json:
         click.echo(json.dumps(asdict(report), ensure_ascii=False, default=str))
     if report.cancelled:
@@ -84,6 +88,13 @@ def status(as_json: bool) -> None:
                 )
             for prob in coll.problems:
                 click.echo(f"  {prob.status:<10} {prob.path}: {prob.reason}")
+            if coll.ocr_documents:
+                click.echo(f"  {coll.ocr_documents} documents read by OCR"
+                           + (f"; {len(coll.weak_ocr)} with weak OCR, worth checking:"
+                              if coll.weak_ocr else ""))
+            for weak in coll.weak_ocr:
+                click.echo(f"  weak OCR   {weak.path}: {weak.pages} pages, "
+                           f"confidence {weak.confidence:.0%}")
 
     emit(summary.to_dict(), as_json, human)
 

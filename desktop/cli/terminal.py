@@ -86,9 +86,14 @@ class ProgressLine:
         if p.phase != "indexing":
             return
         current = Path(p.current).name if p.current else ""
+        ocr = ""
+        if p.ocr_page is not None:
+            ocr = f"OCR page {p.ocr_page[0] + 1}/{p.ocr_page[1]} · "
+        if p.ocr_pages_done:
+            ocr += f"{p.ocr_pages_done} OCR pages at {p.ocr_pages_per_s:.2f}/s · "
         self.text(
             f"indexing {p.files_done}/{p.files_total} files · {p.chunks_done} chunks · "
-            f"{p.chunks_per_s:.1f} chunks/s · ETA {fmt_eta(p.eta_s)} · {current}", force)
+            f"{p.chunks_per_s:.1f} chunks/s · {ocr}ETA {fmt_eta(p.eta_s)} · {current}", force)
 
     def text(self, line: str, force: bool = False) -> None:
         now = time.monotonic()

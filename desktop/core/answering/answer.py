@@ -42,9 +42,18 @@ MIN_COVERAGE_UNREAD = 0.5
 MIN_EVIDENCE = 0.15
 
 
-def source_label(path: str, page: int | None, page_end: int | None) -> str:
-    """File name with page (range): ``a.pdf, pp. 3-4``, ``a.pdf, p. 3`` or ``notes.md``."""
+#: Formats whose places are slides, sheets or messages, not pages: their sections' headings
+#: ("Slide 3: Budget", "Budget > rows 2–31", a message's subject) say where a passage is.
+PLACED_BY_HEADING = frozenset((".pptx", ".odp", ".xlsx", ".ods", ".csv", ".tsv", ".mbox"))
+
+
+def source_label(path: str, page: int | None, page_end: int | None,
+                 heading: str | None = None) -> str:
+    """File name with page (range): ``a.pdf, pp. 3-4``, ``a.pdf, p. 3`` or ``notes.md``; a deck,
+    sheet or mailbox with its heading: ``deck.pptx, Slide 3: Budget``."""
     name = Path(path).name
+    if heading and Path(path).suffix.lower() in PLACED_BY_HEADING:
+        return f"{name}, {heading}"
     if page is None:
         return name
     if page_end and page_end != page:
@@ -68,8 +77,8 @@ class Source:
     ocr: float | None = None  # the OCR confidence when the text was read from an image
 
     def label(self) -> str:
-        """File name with page (range), as people see it."""
-        return source_label(self.path, self.page, self.page_end)
+        """File name with page (range), slide or sheet, as people see it."""
+        return source_label(self.path, self.page, self.page_end, self.heading)
 
     @property
     def shown(self) -> str:
@@ -91,7 +100,7 @@ class Evidence:
     score: float
 
     def label(self) -> str:
-        return source_label(self.path, self.page, None)
+        return source_label(self.path, self.page, None, self.heading)
 
     def to_dict(self) -> dict:
         return {"n": self.n, "sentence": self.sentence, "path": self.path, "page": self.page,

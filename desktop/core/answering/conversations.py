@@ -42,8 +42,8 @@ class SourceRecord:
     ocr: float | None = None  # the OCR confidence when the text was read from an image
 
     def label(self) -> str:
-        """File name with page (range), as people see it."""
-        return source_label(self.path, self.page, self.page_end)
+        """File name with page (range), slide or sheet, as people see it."""
+        return source_label(self.path, self.page, self.page_end, self.heading)
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,11 @@ class EvidenceRecord:
     score: float = 0.0
     path: str = ""
     page: int | None = None
+    heading: str | None = None
 
     def label(self) -> str:
-        """File name with page, as people see it."""
-        return source_label(self.path, self.page, None)
+        """File name with page, slide or sheet, as people see it."""
+        return source_label(self.path, self.page, None, self.heading)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def source_records(sources: Any) -> tuple[SourceRecord, ...]:
 def evidence_records(evidence: Any) -> tuple[EvidenceRecord, ...]:
     """:class:`EvidenceRecord` s from an answer's (or a ``Found`` item's) evidence."""
     return tuple(EvidenceRecord(e.n, e.sentence, e.start, e.end, float(e.score), e.path,
-                                getattr(e, "page", None))
+                                getattr(e, "page", None), getattr(e, "heading", None))
                  for e in evidence)
 
 

@@ -30,9 +30,10 @@ from desktop.core.errors import GroundedError
 from desktop.core.indexing import scan
 from desktop.core.indexing.chunk import Chunk, Chunker
 from desktop.core.indexing.extract import ExtractError, Extraction, OcrOptions, kind_for
-from desktop.core.indexing.extract.ocr import WEAK_CONFIDENCE, tessdata_dir
+from desktop.core.indexing.extract.ocr import tessdata_dir
 from desktop.core.indexing.extract.sandbox import ExtractionCancelled, ExtractionSandbox
 from desktop.core.indexing.priority import lower_this_thread
+from desktop.core.storage.library import WEAK_OCR_CONFIDENCE
 from desktop.core.storage.store import ChunkRecord, DocumentRow, DocumentUpdate, Store
 
 log = logging.getLogger(__name__)
@@ -512,7 +513,7 @@ class Indexer:
             elif up.status == "image_only":
                 report.image_only.append((up.path, up.image_pages))
             report.ocr_pages += up.ocr_pages
-            if up.ocr_confidence is not None and up.ocr_confidence < WEAK_CONFIDENCE:
+            if up.ocr_confidence is not None and up.ocr_confidence < WEAK_OCR_CONFIDENCE:
                 report.weak_ocr.append((up.path, up.ocr_confidence))
             if p.task.doc is None:
                 report.added += 1

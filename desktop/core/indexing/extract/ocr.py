@@ -36,8 +36,6 @@ RENDER_DPI = 300
 #: A page image is scaled down to at most this many pixels (an A4 page at 300 dpi is 8.7 M):
 #: the bound on the memory one page can take.
 MAX_PIXELS = 36_000_000
-#: Below this mean word confidence a file's OCR is "weak": ``grounded status`` lists it.
-WEAK_CONFIDENCE = 0.7
 #: A page whose words are fewer than this, or whose confidence is below MIN_CONFIDENCE, holds
 #: no readable text (a photo or drawing reads as a few low-confidence fragments).
 MIN_WORDS = 3
