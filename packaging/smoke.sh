@@ -7,7 +7,7 @@
 # QT_QPA_PLATFORM=offscreen, in an empty working folder, inside a new network namespace
 # (`unshare -n`, or `unshare -rn` as a user: no interface but a down loopback), so any attempt
 # to reach the network fails. It indexes resources/samples, answers with citations, reports
-# status, compares, evaluates a two-question dataset, runs three benchmarks, tunes a small
+# status, asks about a scanned notice (OCR), compares, evaluates a two-question dataset, runs three benchmarks, tunes a small
 # adapter and asks with it, forgets, and opens and closes the window. The harness itself (this script) uses the host's python3 only to read
 # the JSON the app prints.
 set -euo pipefail
@@ -66,7 +66,8 @@ app --help | grep -q "index" || fail "--help lists no commands"
 
 step "index resources/samples"
 app index "$WORK/docs" --collection samples --json > "$WORK/index.json"
-json "$WORK/index.json" 'd["added"] == 2 and d["chunks"] > 0 and not d["failed"]'
+json "$WORK/index.json" 'd["added"] == 3 and d["chunks"] > 0 and not d["failed"]'
+json "$WORK/index.json" 'd["ocr_pages"] == 1 and not d["image_only"]'
 
 step "ask, with citations"
 app ask "What does Grounded do with scanned PDFs?" --json > "$WORK/ask.json"
@@ -74,9 +75,15 @@ json "$WORK/ask.json" 'not d["refused"] and d["sources"] and d["answer"].strip()
 json "$WORK/ask.json" 'd["cited"] and set(d["cited"]) <= {s["n"] for s in d["sources"]}'
 json "$WORK/ask.json" 'all(s["path"].startswith("'"$WORK"'/docs/") for s in d["sources"])'
 
+step "ask about the scanned notice (read by the bundled OCR)"
+app ask "When does the reading room close on Saturdays?" --json > "$WORK/ask-ocr.json"
+json "$WORK/ask-ocr.json" 'd["evidence"][0]["path"].endswith("scanned-notice.png")'
+json "$WORK/ask-ocr.json" '"6 pm" in d["evidence"][0]["sentence"]'
+json "$WORK/ask-ocr.json" 'any(s["ocr"] and s["ocr_confidence"] > 0.8 for s in d["sources"])'
+
 step "status"
 app status --json > "$WORK/status.json"
-json "$WORK/status.json" 'd["documents"] == 2 and d["chunks"] > 0 and "MiniLM" in d["embedder"]'
+json "$WORK/status.json" 'd["documents"] == 3 and d["chunks"] > 0 and "MiniLM" in d["embedder"]'
 
 step "compare"
 app compare "Where is my data stored?" --json > "$WORK/compare.json"

@@ -15,7 +15,7 @@ EVAL_CORPORA = ("squad_v1.1_dev/corpus_small", "covidqa_long/corpus",
 
 @click.command()
 @click.argument("name", type=click.Choice(["index", "rescan", "retrieve", "generate",
-                                          "adapters", "tune"]))
+                                          "adapters", "tune", "ocr"]))
 @click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False,
                                                      path_type=Path))
 @click.option("--corpus", "corpora", multiple=True,
@@ -35,7 +35,8 @@ def bench(name: str, folders: tuple[Path, ...], corpora: tuple[Path, ...], limit
     """Measure a hot path against its natural reference, in one run; print the ratios.
 
     index, rescan and retrieve work on the FOLDERS named (rescan: the first), or without
-    them on ../shared/eval beside the checkout (rescan: a generated tree of --files files).
+    them on ../shared/eval beside the checkout (rescan: a generated tree of --files files);
+    ocr on an evaluation folder laid out as ../shared/eval (the default).
     """
     from desktop.dev import benchmarks
 
@@ -55,6 +56,10 @@ def bench(name: str, folders: tuple[Path, ...], corpora: tuple[Path, ...], limit
         from desktop.dev.bench_generate import bench_generate
 
         result = bench_generate(err)
+    elif name == "ocr":
+        from desktop.dev.bench_ocr import bench_ocr
+
+        result = bench_ocr(folders[0] if folders else _eval_dir(benchmarks), err)
     elif name == "tune":
         from desktop.dev.bench_tune import bench_tune
 
