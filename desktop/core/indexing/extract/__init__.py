@@ -52,14 +52,17 @@ def _lazy(module: str) -> Extractor:
     return run
 
 
-FORMATS = ("pdf", "markdown", "text", "html", "code", "docx", "epub", "image")
+FORMATS = (
+    "pdf", "markdown", "text", "html", "code", "docx", "epub", "image",
+    "slides", "sheet", "odt", "rtf", "email",
+)  # fmt: skip
 EXTRACTORS: dict[str, Extractor] = {kind: _lazy(kind) for kind in FORMATS}
 
 _SUFFIX_KINDS: dict[str, str] = {
     ".pdf": "pdf",
     **dict.fromkeys((".md", ".markdown", ".mdown", ".mkd", ".mkdn"), "markdown"),
     **dict.fromkeys(
-        (".txt", ".text", ".rst", ".log", ".csv", ".tsv", ".org", ".adoc", ".asciidoc", ".nfo"),
+        (".txt", ".text", ".rst", ".log", ".org", ".adoc", ".asciidoc", ".nfo"),
         "text",
     ),
     **dict.fromkeys((".html", ".htm", ".xhtml", ".shtml"), "html"),
@@ -67,6 +70,11 @@ _SUFFIX_KINDS: dict[str, str] = {
     ".docx": "docx",
     ".epub": "epub",
     **dict.fromkeys(image.SUFFIXES, "image"),
+    **dict.fromkeys((".pptx", ".odp"), "slides"),
+    **dict.fromkeys((".xlsx", ".ods", ".csv", ".tsv"), "sheet"),
+    ".odt": "odt",
+    ".rtf": "rtf",
+    **dict.fromkeys((".eml", ".mbox"), "email"),
 }
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_SUFFIX_KINDS)
 
@@ -77,16 +85,17 @@ _BINARY_SUFFIXES = frozenset((
     ".raw", ".cr2", ".nef", ".svgz", ".mp3", ".wav", ".flac", ".ogg", ".m4a", ".aac", ".mp4",
     ".mkv", ".mov", ".avi", ".webm", ".wmv", ".zip", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".7z",
     ".rar", ".tar", ".iso", ".dmg", ".img", ".exe", ".dll", ".so", ".dylib", ".o", ".a", ".class",
-    ".jar", ".pyc", ".whl", ".deb", ".rpm", ".msi", ".apk", ".wasm", ".doc", ".xls", ".xlsx",
-    ".ppt", ".pptx", ".odt", ".ods", ".odp", ".rtf", ".pages", ".key", ".numbers", ".sqlite", ".db",
-    ".sqlite3", ".gguf", ".bin", ".safetensors", ".pt", ".pth", ".onnx", ".npy", ".npz", ".pkl",
-    ".parquet", ".ttf", ".otf", ".woff", ".woff2", ".eot",
+    ".jar", ".pyc", ".whl", ".deb", ".rpm", ".msi", ".apk", ".wasm", ".doc", ".xls", ".ppt",
+    ".pages", ".key", ".numbers", ".sqlite", ".db", ".sqlite3", ".gguf", ".bin", ".safetensors",
+    ".pt", ".pth", ".onnx", ".npy", ".npz", ".pkl", ".parquet", ".ttf", ".otf", ".woff", ".woff2",
+    ".eot",
 ))
 # fmt: on
 
 
 def kind_for(path: Path) -> str | None:
-    """The format of ``path`` ("pdf", "markdown", "text", "html", "code", "docx", "epub").
+    """The format of ``path`` ("pdf", "markdown", "text", "html", "code", "docx", "epub",
+    "image", "slides", "sheet", "odt", "rtf", "email").
 
     Decided by suffix; a file with an unknown suffix (or none) is "text" when its first 8 KiB
     decode as text, else None (unsupported, or unreadable).

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 from .base import ExtractError, Extraction, SectionBuilder, make_extraction, missing_member
+from .office import check_package
 
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.I)
 _MAX_TABLE_DEPTH = 5
@@ -54,8 +55,7 @@ def _open(path: Path) -> object:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
-    if not zipfile.is_zipfile(path):
-        raise ExtractError("not a valid DOCX file (not a zip archive)")
+    check_package(path, "DOCX")  # encrypted, an old .doc renamed, or not a zip
     try:
         return docx.Document(str(path))
     except PackageNotFoundError as exc:
