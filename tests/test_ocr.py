@@ -234,3 +234,12 @@ def test_a_kill_during_ocr_leaves_a_consistent_index_and_the_rerun_finishes(tmp_
 
 def test_the_engine_is_shared_per_language_set() -> None:
     assert OcrEngine.shared(("eng",)) is OcrEngine.shared(("eng",))
+
+
+@pytest.mark.parametrize("name", ["docling_ocr_test.pdf", "docling_ocr_test_rotated_90.pdf"])
+def test_the_scanned_pdfs_of_the_eval_set_are_read(eval_dir: Path, name: str) -> None:
+    with ExtractionSandbox() as box:
+        result = box.extract(eval_dir / "pdfs" / name, "pdf", OcrOptions())
+    assert result.status == "ok" and result.ocr_pages == 1
+    assert "Docling bundles PDF document conversion to JSON and Markdown" in " ".join(
+        result.text.split())
