@@ -142,7 +142,8 @@ def _has_images(resources: Any, depth: int = 0) -> bool:
     return False
 
 
-def _page_has_images(page: Any) -> bool:
+def page_has_images(page: Any) -> bool:
+    """True when a pypdf page draws an image (an XObject, also inside forms, or inline)."""
     if _has_images(page.get("/Resources")):
         return True
     contents = page.get_contents()
@@ -218,7 +219,7 @@ def _read_pages(reader: PdfReader, pages: list[Any], notes: list[str]) -> list[_
         scanned = False
         if weak_text(text):
             try:
-                scanned = _page_has_images(page)
+                scanned = page_has_images(page)
             except MemoryError:
                 raise
             except Exception as exc:
