@@ -2,12 +2,14 @@
 
     QT_QPA_PLATFORM=offscreen python -m desktop.dev.screenshots [--out resources/screenshots]
     QT_QPA_PLATFORM=offscreen python -m desktop.dev.screenshots --only tune
+    QT_QPA_PLATFORM=offscreen python -m desktop.dev.screenshots --only settings
 
 Everything happens in a throwaway GROUNDED_HOME: the bundled sample documents are indexed
 (and, for the "indexing" picture, a slice of ../shared/eval when it is there), a question is
 asked of the bundled model, a citation opened, the compare view run, the settings shown.
 ``--only tune`` makes just ``tune.png``: the Tune dialog after a real run on
-``resources/tune/memo-style.jsonl`` (about 3 minutes on 2 cores).
+``resources/tune/memo-style.jsonl`` (about 3 minutes on 2 cores). ``--only settings`` makes
+just ``settings.png``, the dialog as the full run leaves it (one adapter), in a few seconds.
 """
 
 from __future__ import annotations
@@ -44,13 +46,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "resources" / "screenshots")
     parser.add_argument("--eval", type=Path, default=REPO.parent / "shared" / "eval")
-    parser.add_argument("--only", choices=["tune"], help="Make only this screenshot.")
+    parser.add_argument("--only", choices=["tune", "settings"],
+                        help="Make only this screenshot.")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="grounded-shots-"))
     os.environ["GROUNDED_HOME"] = str(work / "home")
     try:
         if args.only == "tune":
             return _shoot_tune(args.out)
+        if args.only == "settings":
+            return _shoot_settings(args.out, work)
         return _shoot(args.out, args.eval, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -176,6 +181,32 @@ def _shoot_tune(out: Path) -> int:
     dialog.close()
     window.close()
     return 0 if dialog.report is not None and not dialog.report.cancelled else 1
+
+
+def _shoot_settings(out: Path, work: Path) -> int:
+    """The Settings dialog with the settings the full run ends with (one adapter at scale 1):
+    no model loads and nothing is indexed."""
+    from desktop import process
+
+    process.prepare()
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.core.config import Settings
+    from desktop.dev.window_bench import wait_until
+    from desktop.gui import theme
+    from desktop.gui.settings_dialog import SettingsDialog
+
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(["grounded"])
+    theme.apply(app, Qt.ColorScheme.Light)
+    adapter = {"path": str(work / "demo-lora.gguf"), "scale": 1.0}
+    dialog = SettingsDialog(Settings(n_ctx=2048, n_threads=1, adapters=[adapter]))
+    dialog.show()
+    wait_until(app, dialog.isVisible)
+    _save(dialog, out / "settings.png")
+    dialog.reject()
+    return 0
 
 
 if __name__ == "__main__":

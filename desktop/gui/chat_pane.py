@@ -41,7 +41,8 @@ class Transcript(QTextBrowser):
     def render(self) -> None:
         """Redraw the whole conversation (not per token: see :meth:`append`)."""
         self.setHtml(render.transcript_html(self.turns, theme.colors(self.palette()),
-                                            self.pending, self.pending_evidence))
+                                            self.pending, self.pending_evidence,
+                                            self.pending_sources))
         if self.pending is not None and self.streamed:
             self._insert(self.streamed)
         self.scroll_to_end()

@@ -203,7 +203,8 @@ class CompareView(QWidget):
         colors = theme.colors(self.palette())
         title = ("Closest evidence in your files" if getattr(answer, "refused", False) else
                  "Evidence: what retrieval found in your files")
-        self.evidence_label.setText(render.evidence_html(self.evidence, 0, colors, title))
+        self.evidence_label.setText(render.evidence_html(
+            self.evidence, 0, colors, title, ocr=render.ocr_by_source(self.evidence_sources)))
         self.evidence_label.show()
 
     def _on_evidence_link(self, href: str) -> None:

@@ -1,4 +1,5 @@
-"""The indexing strip: files done of total, chunks/s, ETA, the current file, and Cancel."""
+"""The indexing strip: files done of total, chunks/s, the OCR page of a scan being read, ETA,
+the current file, and Cancel."""
 
 from __future__ import annotations
 
@@ -16,13 +17,30 @@ def format_eta(seconds: float | None) -> str:
     return f"ETA {seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"ETA {seconds}s"
 
 
+def pages(n: int) -> str:
+    """``n`` pages, in words ("1 page", "3 pages")."""
+    return f"{n} page" if n == 1 else f"{n} pages"
+
+
+def ocr_progress(p: Any) -> str:
+    """The OCR part of a progress line: the page of the scan being read and the pages read per
+    second (once one is read), else how many pages OCR read so far; "" without OCR."""
+    if p.ocr_page is not None:
+        done, total = p.ocr_page
+        rate = f" · {p.ocr_pages_per_s:.1f} pages/s" if p.ocr_pages_per_s else ""
+        return f"OCR page {min(done + 1, total)}/{total}{rate} · "
+    if p.ocr_pages_done:
+        return f"{pages(p.ocr_pages_done)} read by OCR · "
+    return ""
+
+
 def progress_line(p: Any) -> str:
     """One line for a :class:`desktop.core.indexing.indexer.Progress` record."""
     if p.phase == "scanning":
         return "Looking for new and changed files…"
     current = f" · {Path(p.current).name}" if p.current else ""
     return (f"{p.files_done}/{p.files_total} files · {p.chunks_done} chunks · "
-            f"{p.chunks_per_s:.1f} chunks/s · {format_eta(p.eta_s)}{current}")
+            f"{p.chunks_per_s:.1f} chunks/s · {ocr_progress(p)}{format_eta(p.eta_s)}{current}")
 
 
 def report_line(report: Any) -> str:
@@ -38,7 +56,11 @@ def report_line(report: Any) -> str:
     parts.append(f"{report.unchanged} unchanged")
     if problems:
         parts.append(f"{problems} with problems (see the library)")
-    return f"{state}: {', '.join(parts)}; {report.chunks} chunks in {report.seconds:.1f} s"
+    if report.weak_ocr:
+        parts.append(f"{len(report.weak_ocr)} with weak OCR (see the library)")
+    ocr = f"; {pages(report.ocr_pages)} read by OCR" if report.ocr_pages else ""
+    return (f"{state}: {', '.join(parts)}; {report.chunks} chunks in {report.seconds:.1f} s"
+            f"{ocr}")
 
 
 class IndexStrip(QFrame):

@@ -1,4 +1,5 @@
-"""The library: collections, their folders with document counts, and files with problems."""
+"""The library: collections, their folders with document counts, files with problems, and files
+whose OCR was weak (worth checking against the original for misread words)."""
 
 from __future__ import annotations
 
@@ -19,15 +20,41 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.workspace import DEFAULT_COLLECTION
+from desktop.gui.open_file import open_at_page
 
 if TYPE_CHECKING:
-    from desktop.core.storage.library import LibrarySummary
+    from desktop.core.storage.library import CollectionSummary, LibrarySummary
 
 _ROLE = Qt.ItemDataRole.UserRole
 
 
 def _status_line(by_status: dict[str, int]) -> str:
     return ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(by_status.items()))
+
+
+def _weak_ocr_item(coll: CollectionSummary) -> QTreeWidgetItem:
+    """"Weak OCR (n)" over one "weak OCR 55%: name" row per file OCR read poorly."""
+    top = QTreeWidgetItem([f"Weak OCR ({len(coll.weak_ocr)})", "", ""])
+    top.setToolTip(0, "Files OCR read with a low confidence: check them against the original "
+                      "for misread words (right-click to open one)")
+    top.setData(0, _ROLE, ("weak_ocr", coll.name))
+    for weak in coll.weak_ocr:
+        name = weak.path.rsplit("/", 1)[-1]
+        child = QTreeWidgetItem([f"weak OCR {weak.confidence:.0%}: {name}", "", ""])
+        pages = "1 page" if weak.pages == 1 else f"{weak.pages} pages"
+        child.setToolTip(0, f"{weak.path}\nRead by OCR ({pages}) with a mean word confidence "
+                            f"of {weak.confidence:.0%}: check the original for misread words")
+        child.setData(0, _ROLE, ("weak", coll.name, weak.path))
+        top.addChild(child)
+    return top
+
+
+def _span(item: QTreeWidgetItem) -> None:
+    """Let ``item`` and its children, rows without counts, take the whole width (once the
+    item is in the tree: spanning is the view's)."""
+    item.setFirstColumnSpanned(True)
+    for i in range(item.childCount()):
+        item.child(i).setFirstColumnSpanned(True)
 
 
 class LibraryPane(QWidget):
@@ -38,6 +65,7 @@ class LibraryPane(QWidget):
     new_collection_requested = Signal()
     forget_requested = Signal(str, str)  # collection, folder ("" for the whole collection)
     rescan_requested = Signal()
+    opened = Signal(str)  # a status line: how a file was opened
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -139,7 +167,15 @@ class LibraryPane(QWidget):
                     child.setData(0, _ROLE, ("problem", coll.name, prob.path))
                     probs.addChild(child)
                 top.addChild(probs)
+            weak = _weak_ocr_item(coll) if coll.weak_ocr else None
+            if weak is not None:
+                top.addChild(weak)
+            if coll.ocr_documents:
+                top.setToolTip(0, f"{coll.name}: {coll.ocr_documents} of {coll.documents} "
+                                  "documents read by OCR")
             self.tree.addTopLevelItem(top)
+            if weak is not None:
+                _span(weak)
             top.setExpanded(coll.name in expanded or coll.name == self.current or not expanded)
         if not summary.collections:
             hint = QTreeWidgetItem(["Nothing indexed yet"])
@@ -158,13 +194,23 @@ class LibraryPane(QWidget):
         return [p.path for c in self.summary.collections if c.name == collection
                 for p in c.problems]
 
+    def weak_ocr_paths(self, collection: str) -> list[str]:
+        """The files of ``collection`` listed as weak OCR."""
+        if self.summary is None:
+            return []
+        return [w.path for c in self.summary.collections if c.name == collection
+                for w in c.weak_ocr]
+
     # -- actions --------------------------------------------------------------------------
 
     def _menu(self, pos: QPoint) -> None:
         item = self.tree.itemAt(pos)
         data = item.data(0, _ROLE) if item is not None else None
         menu = QMenu(self)
-        if data and data[0] == "folder":
+        if data and data[0] == "weak":
+            menu.addAction("Open file to check it",
+                           lambda: self.opened.emit(open_at_page(data[2], None)))
+        elif data and data[0] == "folder":
             menu.addAction("Forget this folder",
                            lambda: self.forget_requested.emit(data[1], data[2]))
         elif data and data[0] == "collection":

@@ -168,6 +168,7 @@ class MainWindow(QMainWindow):
         pane.new_collection_requested.connect(self.new_collection)
         pane.forget_requested.connect(self.forget)
         pane.rescan_requested.connect(self.library.rescan)
+        pane.opened.connect(lambda line: self.statusBar().showMessage(line, 8000))
         self.chat.ask_requested.connect(self.ask)
         self.chat.stop_requested.connect(self.answers.stop)
         self.chat.transcript.citation_clicked.connect(self.show_citation)

@@ -3,7 +3,8 @@
 Citations become links ``cite:TURN:N`` and evidence sentences links ``evidence:TURN:I``; the
 window resolves them against the turn's own sources and evidence (citations are data: nothing
 is searched again). An answer leads with its evidence; each of its sentences that its sources
-do not support is marked.
+do not support is marked. A source whose text OCR read from an image carries a small mark with
+OCR's confidence, so that a person knows to check the original for misread words.
 """
 
 from __future__ import annotations
@@ -68,15 +69,38 @@ def measures(turn: Turn) -> str:
     return " · ".join(bits)
 
 
+def ocr_note(confidence: float) -> str:
+    """What a source read by OCR is, in words (the OCR mark's tooltip)."""
+    return (f"Read from an image by OCR (mean word confidence {confidence:.0%}): "
+            "check the original for misread words")
+
+
+def ocr_mark(confidence: float | None, colors: Colors) -> str:
+    """A small "OCR 88%" chip, with :func:`ocr_note` as its tooltip, for a source whose text
+    OCR read; "" for text-layer text (``confidence`` None)."""
+    if confidence is None:
+        return ""
+    note = html.escape(ocr_note(confidence), quote=True)
+    return (f"&nbsp;<span title='{note}' style='color:{colors.text}; "
+            f"background-color:{colors.question}; font-size:small'>"
+            f"&nbsp;OCR&nbsp;{confidence:.0%}&nbsp;</span>")
+
+
+def ocr_by_source(sources: Sequence[SourceRecord]) -> dict[int, float]:
+    """Source number → OCR confidence, for the sources whose text OCR read."""
+    return {s.n: s.ocr for s in sources if s.ocr is not None}
+
+
 def source_links(turn: Turn, index: int, colors: Colors) -> str:
-    """The sources of a turn as links; the ones the answer cites in bold."""
+    """The sources of a turn as links; the ones the answer cites in bold; those read by OCR
+    marked."""
     links = []
     for s in turn.sources:
         label = html.escape(s.label())
         weight = "bold" if s.n in turn.cited else "normal"
         color = colors.link if s.n in turn.cited else colors.muted
         links.append(f"<a href='cite:{index}:{s.n}' style='color:{color}; font-weight:{weight}; "
-                     f"text-decoration:none'>[{s.n}]&nbsp;{label}</a>")
+                     f"text-decoration:none'>[{s.n}]&nbsp;{label}</a>{ocr_mark(s.ocr, colors)}")
     return " &nbsp; ".join(links)
 
 
@@ -91,9 +115,12 @@ def _small(colors: Colors, top: int = 2) -> str:
 
 def evidence_html(evidence: Sequence[EvidenceRecord], turn: int, colors: Colors,
                   title: str = "Evidence",
-                  bold: Mapping[int, tuple[int, int]] | None = None) -> str:
+                  bold: Mapping[int, tuple[int, int]] | None = None,
+                  ocr: Mapping[int, float] | None = None) -> str:
     """The evidence block: each sentence highlighted, then its source, both linking to it
-    (``evidence:TURN:I``); ``bold`` marks the answer's words within evidence sentence I."""
+    (``evidence:TURN:I``); ``bold`` marks the answer's words within evidence sentence I;
+    ``ocr`` (source number → confidence: :func:`ocr_by_source`) marks sources OCR read."""
+    ocr = ocr or {}
     rows = [f"<p {_small(colors, 10)}>{html.escape(title)}</p>"]
     for i, e in enumerate(evidence):
         href = f"evidence:{turn}:{i}"
@@ -108,7 +135,8 @@ def evidence_html(evidence: Sequence[EvidenceRecord], turn: int, colors: Colors,
             f"<a href='{href}' style='color:{colors.text}; text-decoration:none'>"
             f"<span style='background-color:{colors.mark}'>{sentence}</span></a>&nbsp; "
             f"<a href='{href}' style='color:{colors.link}; text-decoration:none; "
-            f"font-size:small'>[{e.n}]&nbsp;{html.escape(e.label())}</a></p>")
+            f"font-size:small'>[{e.n}]&nbsp;{html.escape(e.label())}</a>"
+            f"{ocr_mark(ocr.get(e.n), colors)}</p>")
     return "".join(rows)
 
 
@@ -188,7 +216,8 @@ def turn_html(turn: Turn, index: int, colors: Colors) -> str:
     parts = [question_html(turn.question, colors)]
     if turn.evidence:
         title = "Closest evidence in your files" if turn.refused else "Evidence"
-        parts.append(evidence_html(turn.evidence, index, colors, title, evidence_bold(turn)))
+        parts.append(evidence_html(turn.evidence, index, colors, title, evidence_bold(turn),
+                                   ocr_by_source(turn.sources)))
         parts.append(f"<p {_small(colors, 10)}>Answer</p>")
     answer = checked_answer(turn, index, colors)
     if turn.refused:
@@ -205,16 +234,19 @@ def turn_html(turn: Turn, index: int, colors: Colors) -> str:
 
 
 def transcript_html(turns: Sequence[Turn], colors: Colors, pending: str | None = None,
-                    pending_evidence: Sequence[EvidenceRecord] = ()) -> str:
+                    pending_evidence: Sequence[EvidenceRecord] = (),
+                    pending_sources: Sequence[SourceRecord] = ()) -> str:
     """The whole conversation; ``pending`` is a question whose answer is streaming in (after
-    its evidence, once found: links ``evidence:len(turns):I``)."""
+    its evidence, once found: links ``evidence:len(turns):I``; ``pending_sources``: the
+    sources that evidence comes from)."""
     if not turns and pending is None:
         return EMPTY_HINT.format(muted=colors.muted, text=colors.text)
     body = "".join(turn_html(t, i, colors) for i, t in enumerate(turns))
     if pending is not None:
         body += question_html(pending, colors)
         if pending_evidence:
-            body += evidence_html(pending_evidence, len(turns), colors)
+            body += evidence_html(pending_evidence, len(turns), colors,
+                                  ocr=ocr_by_source(pending_sources))
             body += f"<p {_small(colors, 10)}>Answer</p><p style='margin-top:4px'></p>"
         else:
             body += "<p style='margin-top:8px'></p>"
@@ -266,7 +298,8 @@ def _marked_passage(text: str, bold: Sequence[tuple[int, int]],
 def passage_html(source: SourceRecord, before: str, after: str, colors: Colors,
                  indexed: bool = True, sentence: tuple[int, int] | None = None) -> str:
     """The cited passage, highlighted, between the text before and after it; ``sentence``
-    (offsets in the source's text) is an evidence sentence to highlight more strongly."""
+    (offsets in the source's text) is an evidence sentence to highlight more strongly. A
+    passage OCR read ends with :func:`ocr_note`."""
     esc = _esc
     parts = []
     if source.heading and not (before or source.text).lstrip().startswith(source.heading):
@@ -279,6 +312,9 @@ def passage_html(source: SourceRecord, before: str, after: str, colors: Colors,
                  f"{passage}</span></p>")
     if after:
         parts.append(f"<p style='color:{colors.muted}'>{esc(after)}</p>")
+    if source.ocr is not None:
+        parts.append(f"<p style='color:{colors.muted}; font-size:small'><i>"
+                     f"{html.escape(ocr_note(source.ocr))}.</i></p>")
     if not indexed:
         parts.append(f"<p style='color:{colors.muted}; font-size:small'><i>This file changed "
                      "or left the index since the answer: this is the passage as it was "

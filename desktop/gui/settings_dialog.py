@@ -1,13 +1,16 @@
 """Settings: model file, adapters with a scale each, GPU layers, threads, context, passages per
-answer, data folder. Saved to ``settings.json`` in the config folder (platformdirs)."""
+answer, data folder, OCR and its languages. Saved to ``settings.json`` in the config folder
+(platformdirs)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -25,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.config import Settings, default_dirs
+from desktop.gui import theme
 
 #: The quote modes (core/answering/quote.py) as the dialog offers them.
 QUOTE_CHOICES = {"auto": "Quoted when the model hardly knows the language",
@@ -33,6 +37,20 @@ QUOTE_CHOICES = {"auto": "Quoted when the model hardly knows the language",
 
 #: Slider steps per 1.0 of adapter scale; the slider goes from 0 to 2.
 SCALE_STEPS = 100
+
+
+def parse_languages(text: str) -> list[str]:
+    """OCR language codes (Tesseract's: "eng", "chi_sim") from what was typed: "eng+deu",
+    "eng, deu" or "eng deu"; each once, in order."""
+    codes = re.split(r"[^a-z0-9_]+", text.lower())
+    return list(dict.fromkeys(code for code in codes if code))
+
+
+def installed_ocr_languages() -> list[str]:
+    """The OCR languages whose trained data is installed (imported here, not at start-up)."""
+    from desktop.core.indexing.extract.ocr import installed_languages
+
+    return installed_languages()
 
 
 class AdapterRow(QWidget):
@@ -139,6 +157,24 @@ class SettingsDialog(QDialog):
         self.quote.setCurrentIndex(max(0, self.quote.findData(settings.quote_answers)))
         self.data_dir = QLineEdit(settings.data_dir, self)
         self.data_dir.setPlaceholderText(str(default_dirs().data))
+        self.installed = installed_ocr_languages()
+        self.ocr = QCheckBox("Read scanned pages and images (OCR)", self)
+        self.ocr.setToolTip("Scanned PDF pages and image files are read by Tesseract on this "
+                            "computer; without OCR they are listed as problems. Applies at the "
+                            "next indexing, to new and changed files.")
+        self.ocr.setChecked(settings.ocr)
+        self.ocr_languages = QLineEdit("+".join(settings.ocr_languages), self)
+        self.ocr_languages.setPlaceholderText("eng")
+        self.ocr_languages.setToolTip("Tesseract language codes, joined by +: eng+deu reads "
+                                      "pages in English and German")
+        self.ocr_note = QLabel(self)
+        self.ocr_note.setWordWrap(True)
+        self.ocr_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.ocr_note.setObjectName("ocrNote")
+        ocr_languages = QVBoxLayout()
+        ocr_languages.setSpacing(2)
+        ocr_languages.addWidget(self.ocr_languages)
+        ocr_languages.addWidget(self.ocr_note)
         form = QFormLayout()
         form.addRow("Model file", _path_row(self.model, self._browse_model))
         form.addRow("Adapters", adapters)
@@ -149,6 +185,8 @@ class SettingsDialog(QDialog):
         form.addRow("Evidence sentences", self.sentences)
         form.addRow("Answers", self.quote)
         form.addRow("Data folder", _path_row(self.data_dir, self._browse_data))
+        form.addRow("Scans", self.ocr)
+        form.addRow("OCR languages", ocr_languages)
         note = QLabel("A new data folder holds its own index: folders indexed before stay in "
                       "the old one.", self)
         note.setWordWrap(True)
@@ -161,6 +199,8 @@ class SettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(note)
         layout.addWidget(buttons)
+        self.ocr_languages.textChanged.connect(self.check_languages)
+        self.check_languages()
 
     def add_adapter(self, path: str, scale: float = 1.0) -> AdapterRow:
         row = AdapterRow(path, scale, self)
@@ -170,6 +210,35 @@ class SettingsDialog(QDialog):
     def rows(self) -> list[AdapterRow]:
         items = (self.adapter_rows.itemAt(i).widget() for i in range(self.adapter_rows.count()))
         return [w for w in items if isinstance(w, AdapterRow) and not w.removed]
+
+    def unknown_languages(self) -> list[str]:
+        """The OCR languages typed whose trained data is not installed."""
+        return [code for code in parse_languages(self.ocr_languages.text())
+                if code not in self.installed]
+
+    def check_languages(self) -> bool:
+        """Say which OCR languages are installed; while a language typed is not installed (or
+        none is typed), say how to install it and keep OK off: no setting is saved that the
+        next indexing could not use."""
+        unknown = self.unknown_languages()
+        empty = not parse_languages(self.ocr_languages.text())
+        installed = ", ".join(self.installed) or "none"
+        if unknown:
+            packages = " ".join(f"tessdata-fast-{code}" for code in unknown)
+            text = (f"Not installed: {', '.join(unknown)} (installed: {installed}). Each "
+                    f"language needs its package: pip install {packages}")
+        elif empty:
+            text = f"Name at least one language (installed: {installed})."
+        else:
+            text = (f"Installed: {installed}. Join several with + (eng+deu); another language "
+                    "needs pip install tessdata-fast-<code>. Applies at the next indexing, to "
+                    "new and changed files.")
+        colors = theme.colors(self.palette())
+        self.ocr_note.setText(text)
+        self.ocr_note.setStyleSheet(f"color: {colors.error if unknown or empty else colors.muted}")
+        ok = not unknown and not empty
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+        return ok
 
     def settings(self) -> Settings:
         """The settings as edited."""
@@ -185,6 +254,8 @@ class SettingsDialog(QDialog):
             focus_sentences=self.sentences.value(),
             quote_answers=self.quote.currentData(),
             data_dir=self.data_dir.text().strip(),
+            ocr=self.ocr.isChecked(),
+            ocr_languages=parse_languages(self.ocr_languages.text()),
         )
 
     def _browse_model(self) -> None:

@@ -1,9 +1,9 @@
 """The passage behind a citation or an evidence sentence, highlighted in its context, with a
-way to open the file."""
+way to open the file; a passage OCR read from an image is marked with OCR's confidence."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -34,6 +34,9 @@ class SourcePanel(QWidget):
         self.title = QLabel(self)
         self.title.setWordWrap(True)
         self.title.setObjectName("sourceTitle")
+        self.ocr_badge = QLabel(self)
+        self.ocr_badge.setObjectName("ocrBadge")
+        self.ocr_badge.hide()
         close = QToolButton(self)
         close.setText("✕")
         close.setToolTip("Close (Esc)")
@@ -46,6 +49,7 @@ class SourcePanel(QWidget):
         self.folder_button.clicked.connect(self.show_folder)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
+        top.addWidget(self.ocr_badge, 0, Qt.AlignmentFlag.AlignTop)
         top.addWidget(close)
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
@@ -66,6 +70,12 @@ class SourcePanel(QWidget):
         self._context = (before, after, indexed)
         self.title.setText(render.source_title(source))
         self.title.setToolTip(source.path)
+        if source.ocr is None:
+            self.ocr_badge.hide()
+        else:
+            self.ocr_badge.setText(f"OCR {source.ocr:.0%}")
+            self.ocr_badge.setToolTip(render.ocr_note(source.ocr))
+            self.ocr_badge.show()
         self._render()
         self.show()
 
@@ -73,8 +83,11 @@ class SourcePanel(QWidget):
         if self.source is None:
             return
         before, after, indexed = self._context
-        self.text.setHtml(render.passage_html(self.source, before, after,
-                                              theme.colors(self.palette()), indexed,
+        colors = theme.colors(self.palette())
+        self.ocr_badge.setStyleSheet(f"#ocrBadge {{ color: {colors.text}; background: "
+                                     f"{colors.question}; border: 1px solid {colors.muted}; "
+                                     f"border-radius: 3px; padding: 1px 5px; }}")
+        self.text.setHtml(render.passage_html(self.source, before, after, colors, indexed,
                                               self.sentence))
         self.text.scrollToAnchor("passage" if self.sentence is None else "evidence")
 
