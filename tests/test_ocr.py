@@ -243,3 +243,29 @@ def test_the_scanned_pdfs_of_the_eval_set_are_read(eval_dir: Path, name: str) ->
     assert result.status == "ok" and result.ocr_pages == 1
     assert "Docling bundles PDF document conversion to JSON and Markdown" in " ".join(
         result.text.split())
+
+
+def test_turning_ocr_on_reads_the_scans_left_unread(store, embedder, scans) -> None:
+    run_index(Indexer(store, embedder, Settings(ocr=False)), [scans])
+    again, _ = run_index(Indexer(store, embedder, Settings(ocr=False)), [scans])
+    assert again.unchanged == 2 and again.ocr_pages == 0  # nothing to gain: not read again
+    report, _ = run_index(Indexer(store, embedder), [scans])
+    assert report.updated == 2 and report.ocr_pages == 3 and not report.image_only
+
+
+def test_files_an_older_version_skipped_are_read_now(store, embedder, tmp_path: Path) -> None:
+    from desktop.core.storage.store import DocumentUpdate
+
+    folder = tmp_path / "photos"
+    note = save_scan(typeset(GATE), folder / "note.png")
+    root = store.add_root(store.collection_id("scans", create=True), str(folder))
+    stat = note.stat()
+    store.write_documents([DocumentUpdate(root, str(note), stat.st_size, stat.st_mtime_ns,
+                                          None, None, "skipped", "not a supported format")])
+    report, _ = run_index(Indexer(store, embedder), [folder])
+    assert report.updated == 1 and report.ocr_pages == 1
+    assert _statuses(store) == {"note.png": "indexed"}
+
+
+def _statuses(store) -> dict[str, str]:
+    return {Path(p).name: s for p, s in store.con.execute("SELECT path, status FROM documents")}

@@ -29,7 +29,13 @@ from desktop.core.embedding.embedder import Embedder, groups_by_length
 from desktop.core.errors import GroundedError
 from desktop.core.indexing import scan
 from desktop.core.indexing.chunk import Chunk, Chunker
-from desktop.core.indexing.extract import ExtractError, Extraction, OcrOptions, kind_for
+from desktop.core.indexing.extract import (
+    SUPPORTED_SUFFIXES,
+    ExtractError,
+    Extraction,
+    OcrOptions,
+    kind_for,
+)
 from desktop.core.indexing.extract.ocr import tessdata_dir
 from desktop.core.indexing.extract.sandbox import ExtractionCancelled, ExtractionSandbox
 from desktop.core.indexing.priority import lower_this_thread
@@ -90,6 +96,7 @@ class _Task:
     root_id: int
     file: scan.FileStat
     doc: DocumentRow | None  # the stored document when the file changed
+    reread: bool = False  # read again even when its content is unchanged (see Indexer._stale)
 
 
 @dataclass
@@ -165,8 +172,8 @@ class _Run:
         eta = elapsed / self.bytes * (self.total_bytes - self.bytes) if self.bytes else None
         pages_per_s = self.ocr_pages / self.ocr_seconds if self.ocr_seconds else 0.0
         page = self.ocr_page
-        if page is not None and pages_per_s:  # a long scan: its pages left bound the wait
-            eta = max(eta or 0.0, (page[1] - page[0]) / pages_per_s)
+        if page is not None:  # a scan: its pages left bound the wait (unknown before a page)
+            eta = max(eta or 0.0, (page[1] - page[0]) / pages_per_s) if pages_per_s else None
         return Progress("indexing", self.total, self.files, self.chunks, rate, eta,
                         self.current, self.ocr_pages, pages_per_s, page)
 
@@ -201,6 +208,10 @@ def file_hash(path: str) -> str:
     return h.hexdigest()
 
 
+NEEDS_OCR = "no text layer (scanned?): needs OCR"
+"""How the reason of a scan left unread (OCR off) starts."""
+
+
 def _outcome(extraction: Extraction, has_chunks: bool) -> tuple[str, str | None]:
     """A document's status and reason from what extraction found."""
     if has_chunks:
@@ -209,7 +220,7 @@ def _outcome(extraction: Extraction, has_chunks: bool) -> tuple[str, str | None]
         pages = ", ".join(map(str, extraction.image_pages)) or "all"
         if extraction.ocr_pages:
             return "image_only", f"OCR found no readable text (pages {pages})"
-        return "image_only", f"no text layer (scanned?): needs OCR on pages {pages}"
+        return "image_only", f"{NEEDS_OCR} on pages {pages}"
     return "empty", "no text found"
 
 
@@ -267,11 +278,11 @@ class Indexer:
             targets = [(rid, Path(path)) for rid, _, path in self.store.roots(coll_id)]
         for root_id, target in targets:
             stored = self.store.documents(root_id, under=str(target))
-            d = scan.diff(target, stored)
+            d = scan.diff(target, stored, self._stale)
             report.unchanged += d.unchanged
             report.failed.extend((p.path, p.reason) for p in d.problems)
             tasks.extend(_Task(root_id, f, None) for f in d.new)
-            tasks.extend(_Task(root_id, f, doc) for f, doc in d.changed)
+            tasks.extend(_Task(root_id, f, doc, self._stale(doc)) for f, doc in d.changed)
             deleted.extend(d.deleted)
             root_ids.append(root_id)
         return tasks, deleted, root_ids, report
@@ -292,6 +303,14 @@ class Indexer:
         # skipped with a reason before the sandbox stops the whole file.
         return OcrOptions(languages, page_timeout_s=self.settings.extract_timeout_s / 2)
 
+    def _stale(self, doc: DocumentRow) -> bool:
+        """A document an earlier run could not read that this one can: a format it did not
+        know (judged by suffix: no file is opened), or a scan it left for OCR, now on."""
+        if doc.status == "skipped" and doc.kind is None:
+            return Path(doc.path).suffix.lower() in SUPPORTED_SUFFIXES
+        return (doc.status == "image_only" and self.settings.ocr
+                and (doc.reason or "").startswith(NEEDS_OCR))
+
     def _prepare_one(
         self, task: _Task, sandbox: _Extracting, moves: dict[tuple[int, str], DocumentRow]
     ) -> _Prepared | _Unchanged | _Vanished:
@@ -308,7 +327,7 @@ class Indexer:
             return _Vanished(task)
         except OSError as exc:
             return _without_chunks(task, "failed", f"cannot read: {exc.strerror or exc}")
-        if task.doc is not None and task.doc.hash == digest:
+        if task.doc is not None and task.doc.hash == digest and not task.reread:
             return _Unchanged(task, task.doc, moved=False)
         if task.doc is None and (task.root_id, digest) in moves:
             return _Unchanged(task, moves.pop((task.root_id, digest)), moved=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,8 +99,13 @@ def walk(root: Path) -> Iterator[FileStat | ScanProblem]:
                 yield FileStat(entry.path, st.st_size, st.st_mtime_ns)
 
 
-def diff(root: Path, stored: dict[str, DocumentRow]) -> Diff:
-    """Compare the files under ``root`` with ``stored`` (the store's documents there, by path)."""
+def diff(root: Path, stored: dict[str, DocumentRow],
+         stale: Callable[[DocumentRow], bool] | None = None) -> Diff:
+    """Compare the files under ``root`` with ``stored`` (the store's documents there, by path).
+
+    A file whose stat is unchanged counts as changed when ``stale(document)`` says this run can
+    read what an earlier one could not (a format added since, OCR turned on).
+    """
     result = Diff()
     found: set[str] = set()
     for item in walk(root):
@@ -111,7 +116,8 @@ def diff(root: Path, stored: dict[str, DocumentRow]) -> Diff:
         doc = stored.get(item.path)
         if doc is None:
             result.new.append(item)
-        elif doc.size == item.size and doc.mtime_ns == item.mtime_ns:
+        elif (doc.size == item.size and doc.mtime_ns == item.mtime_ns
+              and not (stale is not None and stale(doc))):
             result.unchanged += 1
         else:
             result.changed.append((item, doc))
