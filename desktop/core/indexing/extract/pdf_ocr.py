@@ -4,12 +4,15 @@ Only the pages pdf.py found scanned (images and no real text layer) are rendered
 rendered at the OCR resolution, scaled down to the engine's pixel bound first so that no page
 can take more memory than that; the OCR text replaces the text layer when it holds more words.
 A page that cannot be rendered, or that runs past its time limit, is skipped with a note and
-the file's other pages still count.
+the file's other pages still count. The next page is rendered on a second thread while
+Tesseract reads the current one (it releases the GIL), so rendering hides behind OCR; only that
+thread touches the PDFium document until it is closed.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,11 +53,20 @@ def read_scanned_pages(path: Path, pages: list[_Page], ocr: OcrRun) -> list[str]
     except pdfium.PdfiumError as exc:
         return [f"scanned pages not read: PDFium cannot open the file ({exc})"]
     engine = OcrEngine.shared(ocr.options.languages)
+    renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grounded-render")
+
+    def render(index: int) -> Future | None:
+        if index >= len(pages):
+            return None
+        return renderer.submit(_render, document, pages[index].number - 1, ocr.options.dpi)
+
     try:
         ocr.progress(0, len(pages))
+        upcoming = render(0)
         for done, page in enumerate(pages, start=1):
+            rendering, upcoming = upcoming, render(done)
             try:
-                image = _render(document, page.number - 1, ocr.options.dpi)
+                image = rendering.result()  # type: ignore[union-attr]
                 result = engine.read(image, ocr.options.page_timeout_s, ocr.options.dpi)
             except TimeoutError as exc:
                 notes.append(f"page {page.number}: OCR skipped ({exc})")
@@ -65,5 +77,6 @@ def read_scanned_pages(path: Path, pages: list[_Page], ocr: OcrRun) -> list[str]
                     page.text, page.confidence = result.text, result.confidence
             ocr.progress(done, len(pages))
     finally:
+        renderer.shutdown(wait=True, cancel_futures=True)
         document.close()
     return notes
