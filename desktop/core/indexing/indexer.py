@@ -51,6 +51,9 @@ EMBED_BATCH = 128
 FLUSH_CHUNKS = 512
 #: How long the writer waits for more prepared files before it embeds a partial batch.
 FILL_WAIT_S = 0.05
+#: No ETA before this: a byte rate over the first files (a small text, then a scan whose bytes
+#: say little of its OCR time) can be off a hundredfold.
+ETA_AFTER_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,9 @@ class _Run:
     def progress(self) -> Progress:
         elapsed = time.perf_counter() - self.start
         rate = self.chunks / elapsed if elapsed > 0 else 0.0
-        eta = elapsed / self.bytes * (self.total_bytes - self.bytes) if self.bytes else None
+        eta = None
+        if self.bytes and elapsed >= ETA_AFTER_S:  # the first seconds say little of the rest
+            eta = elapsed / self.bytes * (self.total_bytes - self.bytes)
         pages_per_s = self.ocr_pages / self.ocr_seconds if self.ocr_seconds else 0.0
         page = self.ocr_page
         if page is not None:  # a scan: its pages left bound the wait (unknown before a page)
