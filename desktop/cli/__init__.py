@@ -17,6 +17,7 @@ from desktop import process
 from desktop.cli.answers import ask, compare, eval_
 from desktop.cli.bench import bench
 from desktop.cli.library import forget, index, status
+from desktop.cli.models import models
 from desktop.cli.terminal import err
 from desktop.cli.tuning import tune
 from desktop.core.errors import GroundedError
@@ -51,7 +52,7 @@ def gui(exit_when_ready: bool) -> None:
     sys.exit(run([sys.argv[0], *(["--exit-when-ready"] if exit_when_ready else [])]))
 
 
-for command in (index, status, forget, ask, compare, eval_, tune, bench):
+for command in (index, status, forget, ask, compare, eval_, tune, bench, models):
     cli.add_command(command)
 
 

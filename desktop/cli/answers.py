@@ -50,7 +50,8 @@ def model_options(f):
     f = click.option("--adapter", "adapters", multiple=True,
                      help="A GGUF LoRA adapter file, or the NAME of one made by "
                           "`grounded tune` (repeatable).")(f)
-    return click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")(f)
+    return click.option("--model", help="A GGUF model file, or the name of one that "
+                        "`grounded models` lists.")(f)
 
 
 def _answer_workspace(k, sentences, quote, model, adapters, adapter_scales):

@@ -15,7 +15,7 @@ EVAL_CORPORA = ("squad_v1.1_dev/corpus_small", "covidqa_long/corpus",
 
 @click.command()
 @click.argument("name", type=click.Choice(["index", "rescan", "retrieve", "generate",
-                                          "adapters", "tune", "ocr"]))
+                                          "adapters", "tune", "ocr", "models"]))
 @click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False,
                                                      path_type=Path))
 @click.option("--corpus", "corpora", multiple=True,
@@ -56,6 +56,10 @@ def bench(name: str, folders: tuple[Path, ...], corpora: tuple[Path, ...], limit
         from desktop.dev.bench_generate import bench_generate
 
         result = bench_generate(err)
+    elif name == "models":
+        from desktop.dev.bench_models import bench_models
+
+        result = bench_models(err)
     elif name == "ocr":
         from desktop.dev.bench_ocr import bench_ocr
 

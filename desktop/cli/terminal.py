@@ -70,8 +70,13 @@ def quote_mode(flag: bool | None) -> str | None:
     return None if flag is None else ("always" if flag else "never")
 
 
-def model_setting(model: Path | None) -> str | None:
-    return None if model is None else str(model)
+def model_setting(model: Path | str | None) -> str | None:
+    """``--model`` as the settings' model path: a file, or a name ``grounded models`` lists."""
+    from desktop.core.model.discovery import resolve_model
+
+    if model is None:
+        return None
+    return resolve_model(str(model), home().data, tuple(Settings.load().model_folders))
 
 
 class ProgressLine:

@@ -18,8 +18,8 @@ from desktop.core.jobs import run_job
 @click.option("--epochs", type=click.IntRange(1, 100), default=3, show_default=True)
 @click.option("--system", help="The system prompt to train with (default: the one `ask` uses "
                                "without retrieval).")
-@click.option("--model", type=click.Path(path_type=Path),
-              help="The GGUF model to tune for (default: the settings' model).")
+@click.option("--model", help="The GGUF model to tune for, a file or a name `grounded models` "
+                              "lists (default: the settings' model).")
 @click.option("--learning-rate", type=click.FloatRange(0, 1, min_open=True), default=1e-3,
               show_default=True)
 @click.option("--batch-tokens", type=click.IntRange(64), default=1024, show_default=True,

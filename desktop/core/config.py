@@ -75,6 +75,8 @@ class Settings:
     chunk_overlap: int = 32
     #: The GGUF model file, or "" for the bundled SmolLM2-135M-Instruct.
     model: str = ""
+    #: Folders searched for GGUF models besides the apps' own (core/model/discovery.py).
+    model_folders: list[str] = field(default_factory=list)
     #: Layers offloaded to the GPU: None offloads all where the llama.cpp build can, 0 none.
     n_gpu_layers: int | None = None
     #: Threads for the model: 0 means the physical cores.

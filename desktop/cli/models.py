@@ -1,0 +1,67 @@
+"""`grounded models`: the GGUF models already on this computer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from desktop.cli.terminal import emit, err
+from desktop.core.config import Settings, home
+from desktop.core.model.discovery import Found, catalog_for
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
+def _params(n: int) -> str:
+    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
+
+
+def _line(f: Found) -> str:
+    if f.kind == "broken":
+        return f"  {f.name}  [{f.source}]  broken: {f.error}"
+    fits = {True: "fits in memory", False: "too large for the memory free now", None: ""}
+    details = [f.architecture, _params(f.parameters), f.quantization, _size(f.size_bytes)]
+    if f.kind == "model":
+        details += [f"{f.context_length} context" if f.context_length else "",
+                    "chat template" if f.chat_template else "no chat template",
+                    fits[f.fits_memory]]
+    return f"  {f.name}  [{f.source}]  " + " · ".join(d for d in details if d)
+
+
+@click.command()
+@click.option("--add-folder", "add", type=click.Path(exists=True, file_okay=False,
+                                                      path_type=Path),
+              help="Search this folder too from now on (saved in the settings).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def models(add: Path | None, as_json: bool) -> None:
+    """The GGUF models on this computer (LM Studio, GPT4All, Jan, Ollama, llama.cpp, the
+    Hugging Face cache, your folders), told apart from adapters, embedders and projectors.
+    Reads headers only; nothing is downloaded. `ask --model NAME` takes a listed name."""
+    settings = Settings.load()
+    if add is not None:
+        folder = str(add.resolve())
+        if folder not in settings.model_folders:
+            from dataclasses import replace
+
+            settings = replace(settings, model_folders=[*settings.model_folders, folder])
+            settings.save()
+            err(f"added {folder} to the folders searched for models")
+    catalog = catalog_for(home().data, tuple(settings.model_folders)).scan()
+
+    def human() -> None:
+        groups = (("model", "Models"), ("adapter", "LoRA adapters"), ("embedder", "Embedders"),
+                  ("projector", "Vision projectors"), ("broken", "Unreadable"))
+        for kind, title in groups:
+            items = [f for f in catalog.found if f.kind == kind]
+            if items:
+                click.echo(f"{title}:")
+                for f in items:
+                    click.echo(_line(f))
+                    click.echo(f"      {f.path}")
+        if not catalog.models:
+            click.echo("No GGUF models found; add a folder to search with --add-folder.")
+
+    emit({"models": [f.to_dict() for f in catalog.found]}, as_json, human)

@@ -1,0 +1,111 @@
+"""Finding the GGUF models already on this computer, in the layouts the apps really use."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import desktop.core.model.discovery as discovery
+from desktop.cli import cli
+from desktop.core.errors import GroundedError
+from desktop.core.model.discovery import ModelCatalog, resolve_model
+from desktop.core.model.modelfile import bundled_model_path
+from desktop.dev.model_layouts import MODELS, make_home
+
+MOVED_BY = ("HF_HOME", "HF_HUB_CACHE", "OLLAMA_MODELS", "LLAMA_CACHE")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("person")
+    return root, make_home(root)
+
+
+@pytest.fixture(autouse=True)
+def _no_overrides(monkeypatch) -> None:
+    for name in MOVED_BY:
+        monkeypatch.delenv(name, raising=False)
+
+
+def catalog(home: tuple[Path, Path], cache: Path | None = None) -> ModelCatalog:
+    root, own = home
+    return ModelCatalog(cache, (str(own),), root)
+
+
+def test_every_layout_is_found_and_told_apart(home) -> None:
+    found = catalog(home).scan()
+    models = {(m.source, m.name) for m in found.models}
+    assert set(MODELS) <= models
+    assert ("Grounded", bundled_model_path().stem) in models
+    smol = next(m for m in found.models if m.source == "Ollama")
+    assert smol.architecture == "llama" and smol.quantization == "Q4_1"
+    assert 130e6 < smol.parameters < 140e6 and smol.context_length == 8192
+    assert smol.chat_template and smol.fits_memory is not None
+    assert Path(smol.path).name.startswith("sha256-")
+    kinds = {f.name: f.kind for f in found.found if f.kind != "model"}
+    assert kinds == {"tone-lora": "adapter", "bge-small": "embedder",
+                     "mmproj-smol": "projector", "half-a-model": "broken"}
+    broken = next(f for f in found.found if f.kind == "broken")
+    assert broken.error.startswith("truncated")
+
+
+def test_a_symlinked_hub_snapshot_is_listed_once(home) -> None:
+    hub = [m for m in catalog(home).scan().models if m.source == "Hugging Face"]
+    assert len(hub) == 1 and "snapshots" in hub[0].path
+
+
+def test_an_environment_variable_moves_a_store(home, monkeypatch, tmp_path) -> None:
+    root, _ = home
+    moved = tmp_path / "elsewhere"
+    (root / ".ollama" / "models").rename(moved)
+    try:
+        monkeypatch.setenv("OLLAMA_MODELS", str(moved))
+        assert any(m.source == "Ollama" for m in catalog(home).scan().models)
+    finally:
+        moved.rename(root / ".ollama" / "models")
+
+
+def test_a_second_scan_reads_no_header_until_a_file_changes(home, tmp_path, monkeypatch) -> None:
+    cache = tmp_path / "models.json"
+    first = catalog(home, cache).scan()
+    assert json.loads(cache.read_text())["files"]
+
+    def no_reading(path):
+        raise AssertionError(f"header read again: {path}")
+
+    monkeypatch.setattr(discovery, "read_gguf_header", no_reading)
+    assert catalog(home, cache).scan().found == first.found
+    # The models are hard links of the bundled file: touch a file of the person's own.
+    embedder = home[1] / "embedders" / "bge-small.gguf"
+    os.utime(embedder, ns=(embedder.stat().st_atime_ns, embedder.stat().st_mtime_ns + 10**6))
+    with pytest.raises(AssertionError, match="bge-small"):
+        catalog(home, cache).scan()
+
+
+def test_a_model_is_named_by_its_listed_name(home, tmp_path, monkeypatch) -> None:
+    root, own = home
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: root))
+    path = resolve_model("smollm2:135m", tmp_path, (str(own),))
+    assert Path(path).name.startswith("sha256-")
+    assert resolve_model("my-smollm2.q4_1", tmp_path, (str(own),)).endswith("my-smollm2.Q4_1.gguf")
+    assert resolve_model(str(own / "x.gguf"), tmp_path) == str(own / "x.gguf")  # a path stays
+    with pytest.raises(GroundedError, match="no model named 'llama-70b'.*grounded models"):
+        resolve_model("llama-70b", tmp_path, (str(own),))
+
+
+def test_grounded_models_lists_them(home, monkeypatch) -> None:
+    root, own = home
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: root))
+    runner = CliRunner()
+    added = runner.invoke(cli, ["models", "--add-folder", str(own)])
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(cli, ["models", "--json"])
+    data = json.loads(listed.stdout)
+    names = {(m["source"], m["name"]) for m in data["models"] if m["kind"] == "model"}
+    assert set(MODELS) <= names
+    human = runner.invoke(cli, ["models"]).stdout
+    assert "LoRA adapters:" in human and "tone-lora" in human and "Unreadable:" in human
