@@ -109,3 +109,18 @@ def test_grounded_models_lists_them(home, monkeypatch) -> None:
     assert set(MODELS) <= names
     human = runner.invoke(cli, ["models"]).stdout
     assert "LoRA adapters:" in human and "tone-lora" in human and "Unreadable:" in human
+
+
+def test_an_answer_records_the_models_speed_for_the_list(home) -> None:
+    from desktop.core.config import Settings
+    from desktop.core.jobs import run_job
+    from desktop.core.workspace import Workspace
+
+    with Workspace(Settings(n_ctx=1024, n_threads=1)) as ws:
+        answer = run_job(ws.ask("Say hello.", None, retrieval=False), lambda _: None)
+        data = ws.dirs.data
+    assert answer.generation is not None
+    found = ModelCatalog(data / "models.json", (), home[0]).scan()
+    bundled = next(m for m in found.models if m.source == "Grounded")
+    assert bundled.tokens_per_s and bundled.tokens_per_s > 1
+    assert bundled.first_token_ms and bundled.first_token_ms > 0

@@ -28,6 +28,9 @@ def _line(f: Found) -> str:
         details += [f"{f.context_length} context" if f.context_length else "",
                     "chat template" if f.chat_template else "no chat template",
                     fits[f.fits_memory]]
+        if f.tokens_per_s:
+            details.append(f"{f.tokens_per_s:.0f} tokens/s here, first token "
+                           f"{(f.first_token_ms or 0) / 1000:.1f} s")
     return f"  {f.name}  [{f.source}]  " + " · ".join(d for d in details if d)
 
 

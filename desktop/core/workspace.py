@@ -351,9 +351,20 @@ class Workspace:
         retriever = self.retriever(collections) if retrieval else None
         self._ensure_adapters()
         answerer = self.answerer(retriever)
-        return (yield from answerer.ask(question, collections or None, retrieval=retrieval,
-                                        temperature=temperature, cancel=cancel,
-                                        history=history))
+        answer = yield from answerer.ask(question, collections or None, retrieval=retrieval,
+                                         temperature=temperature, cancel=cancel,
+                                         history=history)
+        self._record_speed(answer)
+        return answer
+
+    def _record_speed(self, answer: Answer) -> None:
+        """Keep this model's first-token time and tokens/s for the model list."""
+        from desktop.core.model.discovery import record_speed
+
+        t = answer.timings
+        if answer.generation is not None and t.get("tokens_per_s") and self._engine is not None:
+            record_speed(self.dirs.data, self._engine.info.path, t.get("first_token_ms", 0.0),
+                         t["tokens_per_s"])
 
     def compare(self, question: str, collections: Sequence[str] | None,
                 cancel: threading.Event | None = None

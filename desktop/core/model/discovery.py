@@ -37,6 +37,7 @@ _OLLAMA_MEDIA = {
     "application/vnd.ollama.image.projector": "projector",
 }
 CACHE_VERSION = 1
+SPEEDS_FILE = "model_speeds.json"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Found:
     chat_template: bool = False
     error: str = ""
     fits_memory: bool | None = None
+    first_token_ms: float | None = None  # measured here, on this model's latest answer
+    tokens_per_s: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -275,6 +278,7 @@ class ModelCatalog:
     def scan(self) -> Catalog:
         """Every GGUF found, described from its header or the cache; models first."""
         cached, fresh = self._load_cache(), {}
+        speeds = _read_json(self.cache_file.with_name(SPEEDS_FILE)) if self.cache_file else {}
         seen: set[str] = set()
         found: list[Found] = []
         memory = available_memory()
@@ -291,8 +295,8 @@ class ModelCatalog:
             entry = cached.get(key)
             item = Found(**entry) if entry else describe(path, name, source, hint)
             fresh[key] = item.to_dict()
-            if item.kind == "model" and memory is not None:
-                item = _with_fit(item, memory)
+            if item.kind == "model":
+                item = _with_measures(item, memory, speeds.get(str(path)))
             found.append(item)
         self._save_cache(fresh)
         order = {"model": 0, "adapter": 1, "embedder": 2, "projector": 3, "broken": 4}
@@ -300,10 +304,39 @@ class ModelCatalog:
         return Catalog(found)
 
 
-def _with_fit(item: Found, memory: int) -> Found:
+def _with_measures(item: Found, memory: int | None, speed: dict | None) -> Found:
+    """``item`` with whether it fits the memory free now and its measured speed."""
     data = item.to_dict()
-    data["fits_memory"] = item.size_bytes * MEMORY_HEADROOM <= memory
+    if memory is not None:
+        data["fits_memory"] = item.size_bytes * MEMORY_HEADROOM <= memory
+    if speed:
+        data["first_token_ms"] = speed.get("first_token_ms")
+        data["tokens_per_s"] = speed.get("tokens_per_s")
     return Found(**data)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def record_speed(data_dir: Path, model_path: str | Path, first_token_ms: float,
+                 tokens_per_s: float) -> None:
+    """Remember how fast ``model_path`` answered here (its latest answer), for the list."""
+    path = data_dir / SPEEDS_FILE
+    speeds = _read_json(path)
+    speeds[str(model_path)] = {"first_token_ms": round(first_token_ms, 1),
+                               "tokens_per_s": round(tokens_per_s, 2)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(speeds), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass  # the figure is a convenience: an unwritable data folder costs only it
 
 
 def _display_name(path: Path) -> str:
