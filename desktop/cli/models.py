@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from desktop.cli.terminal import emit, err
 from desktop.core.config import Settings, home
-from desktop.core.model.discovery import Found, catalog_for
+
+if TYPE_CHECKING:
+    from desktop.core.model.discovery import Found
 
 
 def _size(n: int) -> str:
@@ -43,6 +46,8 @@ def models(add: Path | None, as_json: bool) -> None:
     """The GGUF models on this computer (LM Studio, GPT4All, Jan, Ollama, llama.cpp, the
     Hugging Face cache, your folders), told apart from adapters, embedders and projectors.
     Reads headers only; nothing is downloaded. `ask --model NAME` takes a listed name."""
+    from desktop.core.model.discovery import catalog_for
+
     settings = Settings.load()
     if add is not None:
         folder = str(add.resolve())

@@ -10,6 +10,9 @@ asked of the bundled model, a citation opened, the compare view run, the setting
 ``--only tune`` makes just ``tune.png``: the Tune dialog after a real run on
 ``resources/tune/memo-style.jsonl`` (about 3 minutes on 2 cores). ``--only settings`` makes
 just ``settings.png``, the dialog as the full run leaves it (one adapter), in a few seconds.
+HOME points at a fake home (``model_layouts.make_home``: the bundled model as seven apps keep
+it, plus files that are not chat models), so the dialog's model list is the same everywhere
+and shows none of this computer's own models.
 """
 
 from __future__ import annotations
@@ -54,14 +57,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.only == "tune":
             return _shoot_tune(args.out)
+        folders = [_fake_home(work / "person")]
         if args.only == "settings":
-            return _shoot_settings(args.out, work)
-        return _shoot(args.out, args.eval, work)
+            return _shoot_settings(args.out, work, folders)
+        return _shoot(args.out, args.eval, work, folders)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _shoot(out: Path, eval_dir: Path, work: Path) -> int:
+def _fake_home(person: Path) -> str:
+    """Make ``person`` the home the model list searches (HOME, no store moved by the
+    environment); return its own model folder, for the settings' ``model_folders``."""
+    from desktop.dev.model_layouts import make_home
+
+    own = make_home(person)
+    os.environ["HOME"] = str(person)
+    for name in ("HF_HOME", "HF_HUB_CACHE", "OLLAMA_MODELS", "LLAMA_CACHE"):
+        os.environ.pop(name, None)
+    return str(own)
+
+
+def _shoot(out: Path, eval_dir: Path, work: Path, folders: list[str]) -> int:
     from desktop import process
 
     process.prepare()
@@ -82,7 +98,7 @@ def _shoot(out: Path, eval_dir: Path, work: Path) -> int:
     docs = work / "Documents"
     shutil.copytree(REPO / "resources" / "samples", docs)
     # One model thread: on a busy 2-core machine, llama.cpp's spinning workers crawl.
-    settings = Settings(n_ctx=2048, n_threads=1)
+    settings = Settings(n_ctx=2048, n_threads=1, model_folders=folders)
     window = MainWindow(Workspace(settings))
     window.resize(1280, 800)
     window.show()
@@ -142,7 +158,7 @@ def _shoot(out: Path, eval_dir: Path, work: Path) -> int:
     _save(window, out / "compare.png")
 
     dialog = window.open_settings()
-    wait_until(app, dialog.isVisible)
+    wait_until(app, lambda: dialog.isVisible() and dialog.models.catalog is not None)
     app.processEvents()
     _save(dialog, out / "settings.png")
     dialog.reject()
@@ -183,9 +199,9 @@ def _shoot_tune(out: Path) -> int:
     return 0 if dialog.report is not None and not dialog.report.cancelled else 1
 
 
-def _shoot_settings(out: Path, work: Path) -> int:
-    """The Settings dialog with the settings the full run ends with (one adapter at scale 1):
-    no model loads and nothing is indexed."""
+def _shoot_settings(out: Path, work: Path, folders: list[str]) -> int:
+    """The Settings dialog with the settings the full run ends with (one adapter at scale 1,
+    the fake home's own model folder searched): no model loads and nothing is indexed."""
     from desktop import process
 
     process.prepare()
@@ -201,9 +217,10 @@ def _shoot_settings(out: Path, work: Path) -> int:
     app = QApplication.instance() or QApplication(["grounded"])
     theme.apply(app, Qt.ColorScheme.Light)
     adapter = {"path": str(work / "demo-lora.gguf"), "scale": 1.0}
-    dialog = SettingsDialog(Settings(n_ctx=2048, n_threads=1, adapters=[adapter]))
+    dialog = SettingsDialog(Settings(n_ctx=2048, n_threads=1, adapters=[adapter],
+                                     model_folders=folders))
     dialog.show()
-    wait_until(app, dialog.isVisible)
+    wait_until(app, lambda: dialog.isVisible() and dialog.models.catalog is not None)
     _save(dialog, out / "settings.png")
     dialog.reject()
     return 0

@@ -72,6 +72,8 @@ class MainWindow(QMainWindow):
         self._asked_in: str | None = None
         self._passage_for: Any = None
         self.tune_dialog: TuneDialog | None = None
+        self.model_names: dict[str, str] = {}  # model file → the name the model list gives it
+        self._model_ready: str | None = None  # the model's ready detail, while it is ready
 
         self.banner = ErrorBanner(self)
         self.library_pane = LibraryPane(self)
@@ -197,6 +199,8 @@ class MainWindow(QMainWindow):
         self.library.start()
         self.answers.warm_up()
         self.chat.question.setFocus()
+        if self.workspace.settings.model:
+            self.name_model()
 
     # -- library and indexing -------------------------------------------------------------
 
@@ -353,14 +357,49 @@ class MainWindow(QMainWindow):
         label.setText(f"{title}: {text}")
         label.setToolTip(state.detail)
         label.setStyleSheet("color: #d93025" if state.state == "failed" else "")
+        if state.model == "model":
+            self._model_ready = state.detail if state.state == "ready" else None
+            self._show_model_name()
         if state.model == "adapters" and state.state != "loading":
             self.compare.set_adapters([Path(p).name for p, _ in self.workspace.adapters_on])
 
+    def _show_model_name(self) -> None:
+        """Name the ready model as the model list does (an Ollama blob's file stem is a hash,
+        its name the tag, "smollm2:135m"); the tooltip gives the file."""
+        path = self.workspace.settings.model
+        if self._model_ready is None or not path:
+            return
+        stem, sep, rest = self._model_ready.partition(" · ")
+        name = self.model_names.get(path, stem) if stem == Path(path).stem else stem
+        label = self.model_labels["model"]
+        label.setText(f"Model: {name}{sep}{rest}")
+        label.setToolTip(f"{self._model_ready}\n{path}")
+
+    def name_model(self) -> Job:
+        """Look up the settings' model in the model list (a warm scan takes milliseconds) and
+        name it in the status bar."""
+        from desktop.gui.model_picker import scan_names
+
+        data_dir, folders = self.workspace.dirs.data, tuple(self.workspace.settings.model_folders)
+        job = Job("naming the model", lambda _c: scan_names(data_dir, folders))
+        job.done.connect(self._on_model_names)
+        return job.start()
+
+    def _on_model_names(self, names: dict[str, str]) -> None:
+        self.model_names.update(names)
+        self._show_model_name()
+
     def open_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.workspace.settings, self)
-        dialog.accepted.connect(lambda: self.apply_settings(dialog.settings()))
+        dialog = SettingsDialog(self.workspace.settings, self, self.workspace.dirs.data)
+        dialog.accepted.connect(lambda: self._accept_settings(dialog))
         dialog.open()
         return dialog
+
+    def _accept_settings(self, dialog: SettingsDialog) -> None:
+        """Apply the dialog's settings; the names of the models it listed name the status
+        bar's model."""
+        self.model_names.update(dialog.models.names())
+        self.apply_settings(dialog.settings())
 
     def open_tune(self, options: Any = None) -> TuneDialog:
         """The Tune dialog (one at a time); a tuned adapter is added to the settings."""

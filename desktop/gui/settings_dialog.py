@@ -1,6 +1,6 @@
-"""Settings: model file, adapters with a scale each, GPU layers, threads, context, passages per
-answer, data folder, OCR and its languages. Saved to ``settings.json`` in the config folder
-(platformdirs)."""
+"""Settings: the model (one found on this computer, or any file), adapters with a scale each,
+GPU layers, threads, context, passages per answer, data folder, OCR and its languages. Saved to
+``settings.json`` in the config folder (platformdirs)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.config import Settings, default_dirs
+from desktop.core.config import Settings, default_dirs, home
 from desktop.gui import theme
+from desktop.gui.model_picker import ModelPicker
 
 #: The quote modes (core/answering/quote.py) as the dialog offers them.
 QUOTE_CHOICES = {"auto": "Quoted when the model hardly knows the language",
@@ -104,15 +105,18 @@ def _path_row(edit: QLineEdit, browse) -> QHBoxLayout:
 
 
 class SettingsDialog(QDialog):
-    """Edits a :class:`Settings`; :meth:`settings` returns the edited copy."""
+    """Edits a :class:`Settings`; :meth:`settings` returns the edited copy.
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    ``data_dir``: the data folder whose header cache the model list uses (the settings')."""
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None,
+                 data_dir: Path | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(640)
         self.original = settings
-        self.model = QLineEdit(settings.model, self)
-        self.model.setPlaceholderText("the bundled SmolLM2-135M-Instruct")
+        self.models = ModelPicker(settings.model, settings.model_folders,
+                                  data_dir or home().data, self)
         self.adapter_rows = QVBoxLayout()
         self.adapter_rows.setSpacing(2)
         for adapter in settings.adapters:
@@ -176,7 +180,7 @@ class SettingsDialog(QDialog):
         ocr_languages.addWidget(self.ocr_languages)
         ocr_languages.addWidget(self.ocr_note)
         form = QFormLayout()
-        form.addRow("Model file", _path_row(self.model, self._browse_model))
+        form.addRow("Model", self.models)
         form.addRow("Adapters", adapters)
         form.addRow("GPU layers", self.gpu_layers)
         form.addRow("Threads", self.threads)
@@ -245,7 +249,8 @@ class SettingsDialog(QDialog):
         gpu = self.gpu_layers.value()
         return replace(
             self.original,
-            model=self.model.text().strip(),
+            model=self.models.model(),
+            model_folders=list(self.models.folders),
             adapters=[{"path": r.path, "scale": r.scale} for r in self.rows()],
             n_gpu_layers=None if gpu < 0 else gpu,
             n_threads=self.threads.value(),
@@ -257,11 +262,6 @@ class SettingsDialog(QDialog):
             ocr=self.ocr.isChecked(),
             ocr_languages=parse_languages(self.ocr_languages.text()),
         )
-
-    def _browse_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "GGUF models (*.gguf)")
-        if path:
-            self.model.setText(path)
 
     def _browse_adapter(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "LoRA adapter", "", "GGUF adapters (*.gguf)")
