@@ -177,8 +177,40 @@ def bench_session(threads: int, eval_dir: Path, work: Path) -> dict:
     result["rss_peak_answering_mb"] = peak[0]
     result["answer_tokens"] = answers[0].generation.completion_tokens
     result["answer_tokens_per_s"] = answers[0].generation.tokens_per_s
+    result.update(bench_switch(app, window, question, work))
     window.close()
     return result
+
+
+def bench_switch(app, window, question: str, work: Path) -> dict:
+    """Switch to another model file (a copy of the bundled one: its own pages, so a model left
+    loaded would show) as Settings' OK does, then ask: the time from the switch to the first
+    token, and memory at rest before and after (the old model freed, the new one loaded)."""
+    from dataclasses import replace
+
+    from desktop.core.model.modelfile import bundled_model_path
+
+    other = work / "other-model.gguf"
+    shutil.copy(bundled_model_path(), other)
+    for _ in range(50):
+        app.processEvents()
+        time.sleep(0.01)
+    before = rss_mb()
+    tokens: list[float] = []
+    answers: list = []
+    window.answers.token.connect(lambda _t: tokens.append(time.perf_counter()))
+    window.answers.answered.connect(answers.append)
+    started = time.perf_counter()
+    window.apply_settings(replace(window.workspace.settings, model=str(other)))
+    window.ask(question)
+    wait_until(app, lambda: bool(answers))
+    first = (tokens[0] - started) * 1000 if tokens else None
+    for _ in range(100):  # settle
+        app.processEvents()
+        time.sleep(0.01)
+    return {"switch_to_first_token_ms": first, "rss_before_switch_mb": before,
+            "rss_after_switch_mb": rss_mb(),
+            "switched_model": window.workspace.engine().info.path.name}
 
 
 def main(argv: list[str] | None = None) -> int:
