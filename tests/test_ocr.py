@@ -269,3 +269,25 @@ def test_files_an_older_version_skipped_are_read_now(store, embedder, tmp_path: 
 
 def _statuses(store) -> dict[str, str]:
     return {Path(p).name: s for p, s in store.con.execute("SELECT path, status FROM documents")}
+
+
+def test_a_file_read_as_another_format_before_is_read_again(store, embedder, tmp_path) -> None:
+    from desktop.core.storage.store import ChunkRecord, DocumentUpdate
+
+    folder = tmp_path / "books"
+    sheet = folder / "budget.csv"
+    folder.mkdir()
+    sheet.write_text("Month,Category,Amount\nMarch,Travel,1200\n", encoding="utf-8")
+    root = store.add_root(store.collection_id("scans", create=True), str(folder))
+    stat = sheet.stat()
+    text = sheet.read_text(encoding="utf-8")
+    store.bind_embedder(embedder.model_id, embedder.dim)
+    store.write_documents([DocumentUpdate(
+        root, str(sheet), stat.st_size, stat.st_mtime_ns, "old", "text", "indexed",
+        chunks=[ChunkRecord(text, None, None, 0, len(text), 9)],
+        vectors=embedder.embed([text]))])
+    report, _ = run_index(Indexer(store, embedder), [folder])
+    assert report.updated == 1
+    kind, chunk = store.con.execute(
+        "SELECT d.kind, c.text FROM documents d JOIN chunks c ON c.document_id = d.id").fetchone()
+    assert kind == "sheet" and "Month: March | Category: Travel | Amount: 1200" in chunk

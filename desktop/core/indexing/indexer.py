@@ -34,6 +34,7 @@ from desktop.core.indexing.extract import (
     ExtractError,
     Extraction,
     OcrOptions,
+    kind_by_suffix,
     kind_for,
 )
 from desktop.core.indexing.extract.ocr import tessdata_dir
@@ -309,10 +310,14 @@ class Indexer:
         return OcrOptions(languages, page_timeout_s=self.settings.extract_timeout_s / 2)
 
     def _stale(self, doc: DocumentRow) -> bool:
-        """A document an earlier run could not read that this one can: a format it did not
-        know (judged by suffix: no file is opened), or a scan it left for OCR, now on."""
+        """A document an earlier run could not read, or read as another format, that this one
+        reads better: a format it did not know or now maps elsewhere (CSV was text, now a
+        sheet; judged by the name: no file is opened), or a scan it left for OCR, now on."""
         if doc.status == "skipped" and doc.kind is None:
             return Path(doc.path).suffix.lower() in SUPPORTED_SUFFIXES
+        named = kind_by_suffix(Path(doc.path))
+        if doc.kind is not None and named is not None and named != doc.kind:
+            return True
         return (doc.status == "image_only" and self.settings.ocr
                 and (doc.reason or "").startswith(NEEDS_OCR))
 

@@ -30,6 +30,7 @@ __all__ = [
     "ExtractError",
     "Section",
     "extract",
+    "kind_by_suffix",
     "kind_for",
 ]
 
@@ -91,6 +92,13 @@ _BINARY_SUFFIXES = frozenset((
     ".eot",
 ))
 # fmt: on
+
+
+def kind_by_suffix(path: Path) -> str | None:
+    """The format a file's name alone gives (None when it takes a sniff, or none): no I/O."""
+    if path.name in code.NAMES:
+        return "code"
+    return _SUFFIX_KINDS.get(path.suffix.lower())
 
 
 def kind_for(path: Path) -> str | None:
