@@ -119,8 +119,12 @@ def test_problem_files_are_listed_with_their_reasons(qtbot, make_window, tmp_pat
     top = window.library_pane.tree.topLevelItem(0)
     labels = [top.child(i).text(0) for i in range(top.childCount())]
     assert labels[0] == str(folder) and labels[-1] == "Problems (2)"
-    reasons = [top.child(top.childCount() - 1).child(i).text(0) for i in range(2)]
+    problems_row = top.child(top.childCount() - 1)
+    reasons = [problems_row.child(i).text(0) for i in range(2)]
     assert any(r.startswith("empty.txt: ") for r in reasons), reasons
+    # A reason is not cut at the first column: its row takes the whole width.
+    assert problems_row.isFirstColumnSpanned()
+    assert all(problems_row.child(i).isFirstColumnSpanned() for i in range(2))
 
 
 def test_forget_a_folder_from_its_context_menu(qtbot, make_window, tmp_path, monkeypatch):

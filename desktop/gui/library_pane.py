@@ -157,6 +157,7 @@ class LibraryPane(QWidget):
                 item.setData(0, _ROLE, ("folder", coll.name, root.path))
                 item.setToolTip(0, f"{root.path}\n{_status_line(root.by_status)}")
                 top.addChild(item)
+            probs = None
             if coll.problems:
                 probs = QTreeWidgetItem([f"Problems ({len(coll.problems)})", "", ""])
                 probs.setData(0, _ROLE, ("problems", coll.name))
@@ -174,8 +175,9 @@ class LibraryPane(QWidget):
                 top.setToolTip(0, f"{coll.name}: {coll.ocr_documents} of {coll.documents} "
                                   "documents read by OCR")
             self.tree.addTopLevelItem(top)
-            if weak is not None:
-                _span(weak)
+            for rows in (probs, weak):  # rows without counts: the whole width for the reason
+                if rows is not None:
+                    _span(rows)
             top.setExpanded(coll.name in expanded or coll.name == self.current or not expanded)
         if not summary.collections:
             hint = QTreeWidgetItem(["Nothing indexed yet"])
