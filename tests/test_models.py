@@ -77,7 +77,7 @@ def test_a_second_scan_reads_no_header_until_a_file_changes(home, tmp_path, monk
     def no_reading(path):
         raise AssertionError(f"header read again: {path}")
 
-    monkeypatch.setattr(discovery, "read_gguf_header", no_reading)
+    monkeypatch.setattr(discovery, "gguf_header", no_reading)
     assert catalog(home, cache).scan().found == first.found
     # The models are hard links of the bundled file: touch a file of the person's own.
     embedder = home[1] / "embedders" / "bge-small.gguf"

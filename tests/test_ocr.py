@@ -265,6 +265,12 @@ def test_files_an_older_version_skipped_are_read_now(store, embedder, tmp_path: 
     report, _ = run_index(Indexer(store, embedder), [folder])
     assert report.updated == 1 and report.ocr_pages == 1
     assert _statuses(store) == {"note.png": "indexed"}
+    # A file skipped for another reason (too large) is not read again while unchanged.
+    stat = note.stat()
+    store.write_documents([DocumentUpdate(root, str(note), stat.st_size, stat.st_mtime_ns,
+                                          None, None, "skipped", "larger than the limit")])
+    again, _ = run_index(Indexer(store, embedder), [folder])
+    assert again.unchanged == 1 and again.updated == 0
 
 
 def _statuses(store) -> dict[str, str]:

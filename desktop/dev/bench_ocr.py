@@ -88,10 +88,6 @@ def char_error_rate(reference: str, text: str) -> float:
     return edit_distance(ref, got) / max(1, len(ref))
 
 
-def _layers(path: Path) -> list[str]:
-    return [s.text for s in extract(path).sections]
-
-
 def _pages_with_images(path: Path) -> set[int]:
     from pypdf import PdfReader
 
@@ -135,7 +131,8 @@ def _quality(pdfs: Path, work: Path, dpi: int, say: Report) -> dict:
     return result
 
 
-def _pipeline_against_engine(scans: Path, work: Path, say: Report) -> dict:
+def _pipeline_against_engine(scans: Path, work: Path, embedder: OnnxEmbedder,
+                             say: Report) -> dict:
     """OCR pages/s indexing ``scans`` against the engine alone on the same page images."""
     images = [img for pdf in sorted(scans.glob("*.pdf")) for img in render_pdf(pdf, RENDER_DPI)]
     engine = OcrEngine.shared()
@@ -143,8 +140,6 @@ def _pipeline_against_engine(scans: Path, work: Path, say: Report) -> dict:
     for image in images:
         engine.read(image)
     alone = len(images) / (time.perf_counter() - started)
-    embedder = OnnxEmbedder()
-    embedder.load()
     with Store.open(work / "pipeline.sqlite") as store:
         report = run_job(Indexer(store, embedder).run([scans], "scans"), lambda p: None)
     pipeline = report.ocr_pages / report.seconds
@@ -154,10 +149,9 @@ def _pipeline_against_engine(scans: Path, work: Path, say: Report) -> dict:
             "engine_pages_per_s": alone, "ratio": pipeline / alone}
 
 
-def _text_with_and_without_ocr(corpus: list[Path], work: Path, say: Report) -> dict:
+def _text_with_and_without_ocr(corpus: list[Path], work: Path, embedder: OnnxEmbedder,
+                               say: Report) -> dict:
     """Chunks/s indexing text documents with OCR on and off (the same files, fresh indexes)."""
-    embedder = OnnxEmbedder()
-    embedder.load()
     rates = {}
     for ocr in (False, True, False, True):
         with Store.open(work / f"text-{ocr}-{time.monotonic_ns()}.sqlite") as store:
@@ -206,10 +200,12 @@ def bench_ocr(eval_dir: Path, say: Report) -> dict:
         say(f"  extraction child: {memory['rest_mb']:.0f} MB at rest, peak "
             f"{memory['peak_mb']:.0f} MB OCRing {largest.name} at 300 dpi")
         say("speed: the 150-dpi scans through the indexing pipeline, and the engine alone")
-        speed = _pipeline_against_engine(work / "150", work, say)
+        embedder = OnnxEmbedder()
+        embedder.load()
+        speed = _pipeline_against_engine(work / "150", work, embedder, say)
         corpus = [eval_dir / "squad_v1.1_dev" / "corpus_small",
                   *(pdfs / name for name in TEXT_PDFS)]
-        text = _text_with_and_without_ocr(corpus, work, say)
+        text = _text_with_and_without_ocr(corpus, work, embedder, say)
     scanned = _scanned_eval_pdfs(pdfs)
     for name, row in scanned.items():
         say(f"  {name}: {row['status']}, {row['chars']} characters")

@@ -30,7 +30,6 @@ from desktop.core.errors import GroundedError
 from desktop.core.indexing import scan
 from desktop.core.indexing.chunk import Chunk, Chunker
 from desktop.core.indexing.extract import (
-    SUPPORTED_SUFFIXES,
     ExtractError,
     Extraction,
     OcrOptions,
@@ -214,6 +213,7 @@ def file_hash(path: str) -> str:
     return h.hexdigest()
 
 
+UNSUPPORTED = "not a supported format"
 NEEDS_OCR = "no text layer (scanned?): needs OCR"
 """How the reason of a scan left unread (OCR off) starts."""
 
@@ -313,10 +313,9 @@ class Indexer:
         """A document an earlier run could not read, or read as another format, that this one
         reads better: a format it did not know or now maps elsewhere (CSV was text, now a
         sheet; judged by the name: no file is opened), or a scan it left for OCR, now on."""
-        if doc.status == "skipped" and doc.kind is None:
-            return Path(doc.path).suffix.lower() in SUPPORTED_SUFFIXES
-        named = kind_by_suffix(Path(doc.path))
-        if doc.kind is not None and named is not None and named != doc.kind:
+        named = kind_by_suffix(doc.path)
+        if named is not None and named != doc.kind and (
+                doc.kind is not None or doc.reason == UNSUPPORTED):
             return True
         return (doc.status == "image_only" and self.settings.ocr
                 and (doc.reason or "").startswith(NEEDS_OCR))
@@ -356,7 +355,7 @@ class Indexer:
             return _without_chunks(task, "failed", f"cannot read: {exc.strerror or exc}",
                                    digest=digest)
         if kind is None:
-            return _without_chunks(task, "skipped", "not a supported format", digest=digest)
+            return _without_chunks(task, "skipped", UNSUPPORTED, digest=digest)
         try:
             extraction = sandbox.extract(Path(f.path), kind)
         except ExtractionCancelled:

@@ -16,12 +16,12 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import gguf
 
-from desktop.core.model.modelfile import available_memory, bundled_model_path, read_gguf_header
+from desktop.core.model.modelfile import available_memory, bundled_model_path, gguf_header
 
 #: Folder depth a walk follows below a source's root (LM Studio: publisher/repo/file).
 MAX_DEPTH = 6
@@ -136,8 +136,9 @@ def sources(home: Path | None = None, extra: tuple[str, ...] = ()) -> list[Sourc
     ]
 
 
-def _walk(root: Path, depth: int = 0) -> Iterator[Path]:
-    """``*.gguf`` files under ``root`` (symlinks followed, as the hub's snapshots need)."""
+def _files(root: Path, depth: int = 0) -> Iterator[Path]:
+    """Every file under ``root`` to MAX_DEPTH, hidden folders left out (symlinks followed, as
+    the hub's snapshots need)."""
     try:
         entries = list(os.scandir(root))
     except OSError:
@@ -146,19 +147,26 @@ def _walk(root: Path, depth: int = 0) -> Iterator[Path]:
         try:
             if entry.is_dir():
                 if depth < MAX_DEPTH and not entry.name.startswith("."):
-                    yield from _walk(Path(entry.path), depth + 1)
-            elif entry.name.lower().endswith(".gguf") and entry.is_file():
-                match = _SPLIT.search(entry.name)
-                if match is None or match.group(1) == "00001":  # a split model: its first part
-                    yield Path(entry.path)
+                    yield from _files(Path(entry.path), depth + 1)
+            elif entry.is_file():
+                yield Path(entry.path)
         except OSError:
             continue
+
+
+def _ggufs(root: Path) -> Iterator[Path]:
+    """``*.gguf`` files under ``root``; of a split model, its first part."""
+    for path in _files(root):
+        if path.name.lower().endswith(".gguf"):
+            match = _SPLIT.search(path.name)
+            if match is None or match.group(1) == "00001":
+                yield path
 
 
 def _ollama(root: Path) -> Iterator[tuple[Path, str, str]]:
     """(blob, name, kind) for each layer Ollama's manifests name."""
     manifests = root / "manifests"
-    for manifest in _walk_all(manifests):
+    for manifest in _files(manifests):
         try:
             layers = json.loads(manifest.read_text(encoding="utf-8")).get("layers") or []
         except (OSError, ValueError, AttributeError):
@@ -174,18 +182,6 @@ def _ollama(root: Path) -> Iterator[tuple[Path, str, str]]:
             digest = str(layer.get("digest", ""))
             if kind and digest.startswith("sha256:"):
                 yield root / "blobs" / digest.replace(":", "-"), name, kind
-
-
-def _walk_all(root: Path, depth: int = 0) -> Iterator[Path]:
-    try:
-        entries = list(os.scandir(root))
-    except OSError:
-        return
-    for entry in entries:
-        if entry.is_dir() and depth < MAX_DEPTH:
-            yield from _walk_all(Path(entry.path), depth + 1)
-        elif entry.is_file():
-            yield Path(entry.path)
 
 
 def _quantization(meta: dict) -> str:
@@ -210,20 +206,11 @@ def _kind(meta: dict) -> str:
 def describe(path: Path, name: str, source: str, kind_hint: str = "") -> Found:
     """What the GGUF header of ``path`` says (header only; ``broken`` with the reason)."""
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            magic = f.read(4)
-        if magic != gguf.GGUF_MAGIC.to_bytes(4, "little"):
-            return Found(name, source, str(path), "broken", size, error="not a GGUF file")
-        meta, tensors, needed = read_gguf_header(path)
+        meta, tensors, size = gguf_header(path)
     except ValueError as exc:
-        return Found(name, source, str(path), "broken", path.stat().st_size,
-                     error=f"truncated or damaged ({exc})")
+        return Found(name, source, str(path), "broken", path.stat().st_size, error=str(exc))
     except OSError as exc:
         return Found(name, source, str(path), "broken", 0, error=exc.strerror or str(exc))
-    if needed > size and not _SPLIT.search(path.name):
-        return Found(name, source, str(path), "broken", size,
-                     error=f"truncated: {size:,} bytes, its tensors need {needed:,}")
     arch = str(meta.get("general.architecture") or "")
     kind = kind_hint if kind_hint in ("adapter", "projector") else _kind(meta)
     return Found(
@@ -246,23 +233,13 @@ class ModelCatalog:
     def _load_cache(self) -> dict[str, dict]:
         if self.cache_file is None:
             return {}
-        try:
-            raw = json.loads(self.cache_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
+        raw = _read_json(self.cache_file)
         return raw.get("files", {}) if raw.get("version") == CACHE_VERSION else {}
 
     def _save_cache(self, files: dict[str, dict]) -> None:
-        if self.cache_file is None:
-            return
-        try:
-            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.cache_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"version": CACHE_VERSION, "files": files}),
-                           encoding="utf-8")
-            tmp.replace(self.cache_file)
-        except OSError:
-            pass  # a cache that cannot be written only costs the next scan its headers
+        # A cache that cannot be written only costs the next scan its headers.
+        if self.cache_file is not None:
+            _write_json(self.cache_file, {"version": CACHE_VERSION, "files": files})
 
     def _candidates(self) -> Iterator[tuple[Path, str, str, str]]:
         """(path, name, source, kind hint) of every GGUF file the sources hold."""
@@ -272,7 +249,7 @@ class ModelCatalog:
                     for blob, name, kind in _ollama(folder):
                         yield blob, name, source.name, "" if kind == "model" else kind
                 else:
-                    for path in _walk(folder):
+                    for path in _ggufs(folder):
                         yield path, _display_name(path), source.name, ""
 
     def scan(self) -> Catalog:
@@ -306,13 +283,11 @@ class ModelCatalog:
 
 def _with_measures(item: Found, memory: int | None, speed: dict | None) -> Found:
     """``item`` with whether it fits the memory free now and its measured speed."""
-    data = item.to_dict()
-    if memory is not None:
-        data["fits_memory"] = item.size_bytes * MEMORY_HEADROOM <= memory
-    if speed:
-        data["first_token_ms"] = speed.get("first_token_ms")
-        data["tokens_per_s"] = speed.get("tokens_per_s")
-    return Found(**data)
+    speed = speed or {}
+    return replace(
+        item,
+        fits_memory=None if memory is None else item.size_bytes * MEMORY_HEADROOM <= memory,
+        first_token_ms=speed.get("first_token_ms"), tokens_per_s=speed.get("tokens_per_s"))
 
 
 def _read_json(path: Path) -> dict:
@@ -330,13 +305,18 @@ def record_speed(data_dir: Path, model_path: str | Path, first_token_ms: float,
     speeds = _read_json(path)
     speeds[str(model_path)] = {"first_token_ms": round(first_token_ms, 1),
                                "tokens_per_s": round(tokens_per_s, 2)}
+    _write_json(path, speeds)  # a convenience: an unwritable data folder costs only it
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write ``data`` atomically; a folder that cannot be written is let be."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(speeds), encoding="utf-8")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
         tmp.replace(path)
     except OSError:
-        pass  # the figure is a convenience: an unwritable data folder costs only it
+        pass
 
 
 def _display_name(path: Path) -> str:

@@ -126,6 +126,23 @@ def read_gguf_header(path: Path) -> tuple[dict, dict, int]:
             raise ValueError(str(exc)) from None
 
 
+def gguf_header(path: Path) -> tuple[dict, dict, int]:
+    """(metadata less arrays, tensor shapes, file size) of a whole GGUF file; ValueError with
+    what is wrong ("not a GGUF model file", "truncated or damaged (...)"); OSError passes."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        if f.read(4) != gguf.GGUF_MAGIC.to_bytes(4, "little"):
+            raise ValueError("not a GGUF model file")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            try:
+                meta, tensors, needed = _Header(buf).read()
+            except _Damaged as exc:
+                raise ValueError(f"truncated or damaged ({exc})") from None
+    if needed > size:
+        raise ValueError(f"truncated or damaged ({size:,} bytes; its tensors need {needed:,})")
+    return meta, tensors, size
+
+
 def available_memory() -> int | None:
     """MemAvailable in bytes (Linux); None where unknown."""
     try:
@@ -151,20 +168,12 @@ def check_model_file(
         raise GroundedError(f"{path} is a folder, not a GGUF model file")
     if not path.is_file():
         raise GroundedError(f"{path}: no such file")
-    size = path.stat().st_size
     try:
-        with open(path, "rb") as f:
-            if f.read(4) != gguf.GGUF_MAGIC.to_bytes(4, "little"):
-                raise GroundedError(f"{path} is not a GGUF model file")
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                meta, tensors, needed = _Header(buf).read()
-    except _Damaged as exc:
-        raise GroundedError(f"{path} is truncated or damaged ({exc})") from None
+        meta, tensors, size = gguf_header(path)
+    except ValueError as exc:
+        raise GroundedError(f"{path} is {exc}") from None
     except OSError as exc:
         raise GroundedError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    if needed > size:
-        raise GroundedError(f"{path} is truncated or damaged ({size:,} bytes; its tensors "
-                            f"need {needed:,})")
     if meta.get("general.type") == "adapter":
         raise GroundedError(f"{path} is a LoRA adapter, not a model: pass it with --adapter")
     if not isinstance(arch := meta.get("general.architecture"), str) or not arch:

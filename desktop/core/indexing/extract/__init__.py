@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -94,11 +95,13 @@ _BINARY_SUFFIXES = frozenset((
 # fmt: on
 
 
-def kind_by_suffix(path: Path) -> str | None:
-    """The format a file's name alone gives (None when it takes a sniff, or none): no I/O."""
-    if path.name in code.NAMES:
+def kind_by_suffix(path: str) -> str | None:
+    """The format a file's name alone gives (None when it takes a sniff, or none): no I/O,
+    no Path object (it runs for every stored file on a re-scan)."""
+    name = os.path.basename(path)
+    if name in code.NAMES:
         return "code"
-    return _SUFFIX_KINDS.get(path.suffix.lower())
+    return _SUFFIX_KINDS.get(os.path.splitext(name)[1].lower())
 
 
 def kind_for(path: Path) -> str | None:
