@@ -39,10 +39,11 @@ def _chunks(home: Path) -> list[tuple[str, int, str]]:
         assert s.integrity_check() == "ok"
         counts = s.counts()
         assert counts["chunks"] == counts["vectors"] == counts["keywords"], counts
-        orphans = s.con.execute(
-            "SELECT count(*) FROM chunk_vectors WHERE rowid NOT IN (SELECT id FROM chunks)"
-        ).fetchone()[0]
-        assert orphans == 0
+        for table, key in (("chunk_floats", "id"), ("vector_codes", "rowid")):
+            orphans = s.con.execute(
+                f"SELECT count(*) FROM {table} WHERE {key} NOT IN (SELECT id FROM chunks)"
+            ).fetchone()[0]
+            assert orphans == 0, table
         rows = s.con.execute(
             "SELECT d.path, c.ord, c.text FROM chunks c JOIN documents d ON d.id = c.document_id"
         ).fetchall()

@@ -74,16 +74,17 @@ def test_hostile_punctuation_never_breaks_search(library):
     assert plain[0].path.endswith("garden.txt")
 
 
-def test_the_vector_matrix_follows_the_store_and_matches_vec0(library, store, embedder, tmp_path):
+def test_vector_search_sees_a_change_at_once_and_matches_exact_search(library, store, embedder,
+                                                                      tmp_path):
     extra = tmp_path / "extra"
     extra.mkdir()
     (extra / "new.txt").write_text("Penguins huddle together to stay warm in Antarctica.")
-    library.search("warm", k=1)  # loads the matrix
+    library.search("warm", k=1)
     _index(store, embedder, extra, "work")
     assert library.search("huddling birds in the cold", k=1).passages[0].path.endswith("new.txt")
     q = embedder.embed(["bread dough"])[0]
     ours, _ = library.vectors.search(q, 5)
-    exact = [r[0] for r in store.con.execute(
-        "SELECT rowid FROM chunk_vectors WHERE embedding MATCH ? AND k = 5 ORDER BY distance",
-        (q.astype(np.float32).tobytes(),))]
+    rows = store.con.execute("SELECT id, embedding FROM chunk_floats").fetchall()
+    floats = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+    exact = [rows[i][0] for i in np.argsort(-(floats @ q))[:5]]
     assert ours == exact

@@ -47,10 +47,11 @@ def test_deleting_documents_leaves_no_orphans(store):
                                  for i in range(5)])
     store.delete_documents(ids[:3])
     assert store.counts() == {"documents": 2, "chunks": 4, "vectors": 4, "keywords": 4}
-    orphans = store.con.execute(
-        "SELECT count(*) FROM chunk_vectors WHERE rowid NOT IN (SELECT id FROM chunks)"
-    ).fetchone()[0]
-    assert orphans == 0
+    for table, key in (("chunk_floats", "id"), ("vector_codes", "rowid")):
+        orphans = store.con.execute(
+            f"SELECT count(*) FROM {table} WHERE {key} NOT IN (SELECT id FROM chunks)"
+        ).fetchone()[0]
+        assert orphans == 0, table
     assert store.has_chunks()
     store.delete_documents(ids[3:])
     assert not store.has_chunks()
@@ -70,11 +71,9 @@ def test_vector_search_finds_the_nearest_chunk(store):
     root = _root(store)
     store.write_documents([_doc(root, "/docs/a.txt", [f"t{i}" for i in range(20)], seed=3)])
     target = _vectors(20, seed=3)[7]
-    row = store.con.execute(
-        "SELECT c.text FROM chunk_vectors v JOIN chunks c ON c.id = v.rowid "
-        "WHERE v.embedding MATCH ? AND k = 1", (target.tobytes(),)
-    ).fetchone()
-    assert row[0] == "t7"
+    ids, scores = store.vectors.search(target, 1)
+    row = store.con.execute("SELECT text FROM chunks WHERE id=?", (ids[0],)).fetchone()
+    assert row[0] == "t7" and scores[0] > 0.999
 
 
 def test_another_embedder_is_refused_until_reembed(store):

@@ -1,21 +1,17 @@
 """Hybrid retrieval: nearest vectors and best BM25 matches, fused, scoped to collections.
 
-Vector search runs over a memory-resident float32 matrix of every vector in the store (read
-once from ``vec0``, reloaded when the store's generation changes): exact cosine search by one
-matrix-vector product, which at 100k chunks is several times faster than ``vec0``'s own scan
-from disk and has recall 1.0 against it. Keyword search is FTS5 BM25 over the bigram-aware
-text of :mod:`desktop.core.storage.keywords`. The two rankings are fused by weighted reciprocal rank
-fusion (:func:`fuse`).
+Vector search is the store's (:mod:`desktop.core.storage.vectors`: sqlite-vec over int8 codes
+in cells, the candidates re-scored with their float vectors), so nothing is loaded or reloaded
+here and every change is visible to the next search. Keyword search is FTS5 BM25 over the
+bigram-aware text of :mod:`desktop.core.storage.keywords`. The two rankings are fused by
+weighted reciprocal rank fusion (:func:`fuse`).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from desktop.core.embedding.embedder import Embedder
 from desktop.core.errors import GroundedError
@@ -99,64 +95,19 @@ def embedder_fit(tokenizer, text: str) -> float:
     return whole / len(tokens)
 
 
-class VectorIndex:
-    """Every vector of the store in one float32 matrix, for exact cosine search."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.generation: str | None = None
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.collections = np.zeros(0, dtype=np.int64)
-        self.matrix = np.zeros((0, 0), dtype=np.float32)
-        self._lock = threading.Lock()
-
-    def refresh(self) -> None:
-        """Reload the matrix if the store changed since the last load."""
-        generation = self.store.generation()
-        if generation == self.generation:
-            return
-        with self._lock:
-            dim = (self.store.embedder() or (None, 0))[1]
-            rows = self.store.con.execute(
-                "SELECT v.rowid, r.collection_id, v.embedding FROM chunk_vectors v "
-                "JOIN chunks c ON c.id = v.rowid JOIN documents d ON d.id = c.document_id "
-                "JOIN roots r ON r.id = d.root_id"
-            ).fetchall() if dim else []
-            self.ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            self.collections = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-            buf = b"".join(r[2] for r in rows)
-            self.matrix = np.frombuffer(buf, dtype=np.float32).reshape(len(rows), dim)
-            self.generation = generation
-
-    def search(self, query: np.ndarray, k: int, collections: Sequence[int] | None = None
-               ) -> tuple[list[int], list[float]]:
-        """The ``k`` nearest chunk ids (cosine, best first) within ``collections``."""
-        self.refresh()
-        if not len(self.ids):
-            return [], []
-        scores = self.matrix @ query.astype(np.float32)
-        if collections is not None:
-            scores = np.where(np.isin(self.collections, collections), scores, -np.inf)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        top = top[np.isfinite(scores[top])]
-        return self.ids[top].tolist(), scores[top].astype(float).tolist()
-
-
 def _quoted(word: str) -> str:
     """``word`` as an FTS5 string (quoted: no character of it is syntax)."""
     return '"' + word.replace('"', '""') + '"'
 
 
 class Retriever:
-    """Hybrid search over a store; create once and reuse (it caches the vector matrix)."""
+    """Hybrid search over a store."""
 
     def __init__(self, store: Store, embedder: Embedder, candidates: int = 50,
                  keyword_weight: float = KEYWORD_WEIGHT, rrf_k: int = RRF_K) -> None:
         self.store = store
         self.embedder = embedder
-        self.vectors = VectorIndex(store)
+        self.vectors = store.vectors
         self.candidates = candidates
         self.keyword_weight = keyword_weight
         self.rrf_k = rrf_k

@@ -514,7 +514,6 @@ class Indexer:
     def _flush(self, run: _Run, cancel: threading.Event) -> Generator[Progress, None, None]:
         """Embed the batch of prepared documents, then write them in one transaction."""
         batch, run.batch, run.pending = run.batch, [], 0
-        report = run.report
         chunks = [c for p in batch for c in p.chunks]
         vectors = np.empty((len(chunks), self.embedder.dim), dtype=np.float32)
         for rows in groups_by_length([c.n_tokens for c in chunks], EMBED_BATCH):
@@ -530,6 +529,15 @@ class Indexer:
             pos += n
             updates.append(replace(p.update, vectors=vec))
         self.store.write_documents(updates)
+        if self.store.vectors.needs_training():
+            yield replace(run.progress(), current="organizing the vector index")
+            self.store.vectors.train()
+        self._tally(run, batch)
+        yield run.progress()
+
+    def _tally(self, run: _Run, batch: list[_Prepared]) -> None:
+        """Count a written batch into the run's report."""
+        report = run.report
         for p in batch:
             up = p.update
             if up.status == "failed":
@@ -550,4 +558,3 @@ class Indexer:
             report.chunks += len(p.chunks)
             run.chunks += len(p.chunks)
             run.count(p.task)
-        yield run.progress()

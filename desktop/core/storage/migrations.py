@@ -10,6 +10,9 @@ import time
 from collections.abc import Callable
 
 import apsw
+import numpy as np
+
+from desktop.core.storage import vectors
 
 Migration = Callable[[apsw.Connection], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -86,6 +89,29 @@ def m002_ocr(con: apsw.Connection) -> None:
         ALTER TABLE documents ADD COLUMN ocr_confidence REAL;
         """
     )
+
+
+@migration
+def m003_vector_cells(con: apsw.Connection) -> None:
+    """Vectors move from one float ``vec0`` table to int8 codes in cells plus exact floats
+    (:mod:`desktop.core.storage.vectors`); the cells are trained by the next ``index``."""
+    dim = con.execute("SELECT value FROM meta WHERE key='embedder_dim'").fetchone()
+    if dim is None:
+        return
+    vectors.create(con, int(dim[0]))
+    table = vectors.VectorTable(con)
+    rows = con.execute(
+        "SELECT v.rowid, r.collection_id, v.embedding FROM chunk_vectors v "
+        "JOIN chunks c ON c.id = v.rowid JOIN documents d ON d.id = c.document_id "
+        "JOIN roots r ON r.id = d.root_id ORDER BY r.collection_id")
+    by_collection: dict[int, list[tuple[int, bytes]]] = {}
+    for chunk_id, collection, blob in rows:
+        by_collection.setdefault(collection, []).append((chunk_id, blob))
+    for collection, items in by_collection.items():
+        blob = b"".join(b for _, b in items)
+        table.add([i for i, _ in items], collection,
+                  np.frombuffer(blob, dtype=np.float32).reshape(len(items), -1))
+    con.execute("DROP TABLE chunk_vectors")
 
 
 def apply(con: apsw.Connection) -> list[str]:

@@ -19,7 +19,8 @@ import numpy as np
 import sqlite_vec
 
 from desktop.core.errors import EmbedderMismatch, GroundedError
-from desktop.core.storage import keywords, migrations
+from desktop.core.storage import keywords, migrations, vectors
+from desktop.core.storage.vectors import VectorTable
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class Store:
     def __init__(self, con: apsw.Connection, path: Path | None) -> None:
         self.con = con
         self.path = path
+        self.vectors = VectorTable(con)
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
@@ -166,19 +168,16 @@ class Store:
                 "needed: run `grounded index --reembed` to do it."
             )
         with self.con:
-            self.con.execute("DROP TABLE IF EXISTS chunk_vectors")
-            self.con.execute(
-                f"CREATE VIRTUAL TABLE chunk_vectors USING vec0("
-                f"embedding float[{int(dim)}] distance_metric=cosine)"
-            )
-            if current is not None:
-                self.con.execute("DELETE FROM chunk_fts")
-                self.con.execute("DELETE FROM chunks")
-                self.con.execute("UPDATE documents SET hash=NULL, n_chunks=0, size=-1")
+            vectors.drop(self.con)
             self.con.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('embedder_id', ?), ('embedder_dim', ?)",
                 (model_id, str(dim)),
             )
+            vectors.create(self.con, dim)
+            if current is not None:
+                self.con.execute("DELETE FROM chunk_fts")
+                self.con.execute("DELETE FROM chunks")
+                self.con.execute("UPDATE documents SET hash=NULL, n_chunks=0, size=-1")
             self._bump_generation()
         return current is not None
 
@@ -301,17 +300,19 @@ class Store:
             )
             doc_id = self.con.last_insert_rowid()
         if up.chunks:
-            self._insert_chunks(doc_id, up.chunks, up.vectors)
+            collection = self.con.execute(
+                "SELECT collection_id FROM roots WHERE id=?", (up.root_id,)).fetchone()[0]
+            self._insert_chunks(doc_id, collection, up.chunks, up.vectors)
         return doc_id
 
-    def _insert_chunks(
-        self, doc_id: int, chunks: Sequence[ChunkRecord], vectors: np.ndarray | None
-    ) -> None:
+    def _insert_chunks(self, doc_id: int, collection: int, chunks: Sequence[ChunkRecord],
+                       vectors: np.ndarray | None) -> None:
         if vectors is None or len(vectors) != len(chunks):
             raise ValueError("every chunk needs exactly one vector")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         cur = self.con.cursor()
-        for ord_, (chunk, vec) in enumerate(zip(chunks, vectors, strict=True)):
+        ids = []
+        for ord_, chunk in enumerate(chunks):
             cur.execute(
                 "INSERT INTO chunks(document_id, ord, text, page, page_end, heading, start, end, "
                 "n_tokens, ocr) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -329,14 +330,12 @@ class Store:
                 ),
             )
             chunk_id = self.con.last_insert_rowid()
-            cur.execute(
-                "INSERT INTO chunk_vectors(rowid, embedding) VALUES (?, ?)",
-                (chunk_id, vec.tobytes()),
-            )
+            ids.append(chunk_id)
             fts = keywords.index_text(
                 f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
             )
             cur.execute("INSERT INTO chunk_fts(rowid, text) VALUES (?, ?)", (chunk_id, fts))
+        self.vectors.add(ids, collection, vectors)
 
     def _delete_chunks(self, doc_id: int) -> None:
         ids = [
@@ -345,7 +344,7 @@ class Store:
         if not ids:
             return
         cur = self.con.cursor()
-        cur.executemany("DELETE FROM chunk_vectors WHERE rowid=?", ((i,) for i in ids))
+        self.vectors.delete(ids)
         cur.executemany("DELETE FROM chunk_fts WHERE rowid=?", ((i,) for i in ids))
         self.con.execute("DELETE FROM chunks WHERE document_id=?", (doc_id,))
 
@@ -411,7 +410,7 @@ class Store:
         return {
             "documents": one("SELECT count(*) FROM documents"),
             "chunks": one("SELECT count(*) FROM chunks"),
-            "vectors": one("SELECT count(*) FROM chunk_vectors") if has_vec else 0,
+            "vectors": one("SELECT count(*) FROM vector_codes_rowids") if has_vec else 0,
             "keywords": one("SELECT count(*) FROM chunk_fts"),
         }
 
