@@ -36,12 +36,14 @@ def test_index_status_forget_round_trip(cli, folder):
     assert code == 0 and status["documents"] == 2 and status["chunks"] == 1
     assert status["embedder"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert status["database_bytes"] > 0 and Path(status["database"]).exists()
+    assert status["vector_cells"] == 1 and status["search_memory_bytes"] == 0
     (home,) = status["collections"]
     assert home["name"] == "home" and home["roots"][0]["path"] == str(folder)
     assert home["problems"][0]["status"] == "skipped" and "binary" in home["problems"][0]["reason"]
 
     code, out, _ = cli("status")
     assert code == 0 and "[home] 2 documents, 1 chunks" in out
+    assert "0.0 MB in memory; vectors filed in one cell" in out
 
     code, out, _ = cli("forget", str(folder), "--json")
     assert code == 0 and json.loads(out)["documents"] == 2

@@ -11,6 +11,7 @@ import click
 
 from desktop.cli.terminal import CancelOnInterrupt, ProgressLine, emit, err, workspace
 from desktop.core.jobs import run_job
+from desktop.core.storage.vectors import FIRST_CELLS_AT
 
 
 @click.command()
@@ -73,7 +74,12 @@ def status(as_json: bool) -> None:
     summary = workspace().library()
 
     def human() -> None:
-        click.echo(f"database  {summary.database} ({summary.database_bytes / 1048576:.1f} MB)")
+        click.echo(f"database  {summary.database} ({summary.database_bytes / 1048576:.1f} MB "
+                   f"on disk)")
+        cells = (f"{summary.vector_cells} cells" if summary.vector_cells > 1 else
+                 f"one cell (cells are made at {FIRST_CELLS_AT:,} chunks)")
+        click.echo(f"search    {summary.search_memory_bytes / 1048576:.1f} MB in memory; "
+                   f"vectors filed in {cells}")
         click.echo(
             f"embedder  {summary.embedder or '(none yet)'}"
             + (f" ({summary.embedder_dim} dims)" if summary.embedder_dim else "")

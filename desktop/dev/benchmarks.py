@@ -21,7 +21,7 @@ from desktop.core.embedding.embedder import OnnxEmbedder, groups_by_length
 from desktop.core.errors import GroundedError
 from desktop.core.indexing.indexer import EMBED_BATCH, FLUSH_CHUNKS, Indexer
 from desktop.core.jobs import run_job
-from desktop.core.storage.store import ChunkRecord, DocumentUpdate, Store
+from desktop.core.storage.store import Store
 
 Report = Callable[[str], None]
 
@@ -192,28 +192,6 @@ def bench_rescan(say: Report, n_files: int = 10_000, repeats: int = 3,
     return {"files": n_files, "rescan_s": best, "stat_walk_s": ref, "ratio": best / ref}
 
 
-def _synthetic_store(path: Path, n_chunks: int, texts: list[str], vectors: np.ndarray,
-                     seed: int = 0) -> Store:
-    """A store of ``n_chunks`` real texts with vectors near real ones (noise added)."""
-    rng = np.random.default_rng(seed)
-    store = Store.open(path)
-    store.bind_embedder("bench", vectors.shape[1])
-    root = store.add_root(store.collection_id("bench", create=True), "/bench")
-    per_doc = 100
-    for start in range(0, n_chunks, 10 * per_doc):
-        updates = []
-        for d in range(start, min(n_chunks, start + 10 * per_doc), per_doc):
-            n = min(per_doc, n_chunks - d)
-            idx = rng.integers(0, len(texts), n)
-            vec = vectors[idx] + rng.normal(scale=0.02, size=(n, vectors.shape[1]))
-            vec = (vec / np.linalg.norm(vec, axis=1, keepdims=True)).astype(np.float32)
-            chunks = [ChunkRecord(texts[i], None, None, 0, len(texts[i]), 0) for i in idx]
-            updates.append(DocumentUpdate(root, f"/bench/doc{d:07d}.txt", 1, 1, f"h{d}", "text",
-                                          "indexed", chunks=chunks, vectors=vec))
-        store.write_documents(updates)
-    return store
-
-
 def _eval_pool(eval_dir: Path) -> tuple[list[str], list[str]]:
     """Passage texts and questions of the three text datasets of ../shared/eval."""
     import json
@@ -238,82 +216,3 @@ def _folder_pool(folders: list[Path], say: Report) -> tuple[list[str], list[str]
         raise GroundedError(f"no text found to search in {', '.join(map(str, folders))}")
     say(f"read {report.chunks} chunks from {report.added} files")
     return texts, [" ".join(text.split()[:10]) for text in texts]
-
-
-def bench_retrieve(say: Report, eval_dir: Path | None = None, folders: list[Path] | None = None,
-                   sizes: tuple[int, ...] = (10_000, 100_000), n_queries: int = 200) -> dict:
-    """Hybrid retrieval latency (query embedding included) at each size, against vec0's scan,
-    and the time to the evidence line (a search for the answer's 5 passages + the evidence
-    ranking of their sentences) against the search alone.
-
-    The store holds real chunk texts (of ``folders``, or of ../shared/eval) with vectors near
-    their real embeddings (a random real vector plus a little noise: the cost of exact search
-    does not depend on the values). The reference is sqlite-vec's own ``vec0`` KNN over the
-    same vectors; recall@10 of our vector search is measured against it. The queries are the
-    datasets' questions, or the first words of the folders' chunks.
-    """
-    from desktop.core.answering.evidence import rank
-    from desktop.core.answering.retrieve import Retriever
-
-    if folders:
-        texts, questions = _folder_pool(folders, say)
-    elif eval_dir is not None:
-        texts, questions = _eval_pool(eval_dir)
-    else:
-        raise GroundedError("no ../shared/eval found: name the folders to search")
-    questions = questions[:: max(1, len(questions) // n_queries)][:n_queries]
-    embedder = OnnxEmbedder()
-    sample = texts[:: max(1, len(texts) // 1500)]
-    t0 = time.perf_counter()
-    base = embedder.embed(sample)
-    say(f"embedded {len(sample)} real chunks for the vector pool "
-        f"in {time.perf_counter() - t0:.0f} s")
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="grounded-bench-") as tmp:
-        for size in sizes:
-            with _synthetic_store(Path(tmp) / f"{size}.sqlite", size, sample, base) as store:
-                retriever = Retriever(store, embedder)
-                t0 = time.perf_counter()
-                retriever.search("warm up")  # loads the matrix
-                load_s = time.perf_counter() - t0
-                ours, vec0, recall, to_evidence, ranking = [], [], [], [], []
-                for q in questions:
-                    t0 = time.perf_counter()
-                    retriever.search(q, k=10)
-                    ours.append((time.perf_counter() - t0) * 1000)
-                    t0 = time.perf_counter()
-                    passages = [p.text for p in retriever.search(q, k=5).passages]
-                    t1 = time.perf_counter()
-                    rank(q, passages)
-                    to_evidence.append((time.perf_counter() - t0) * 1000)
-                    ranking.append((time.perf_counter() - t1) * 1000)
-                    qv = embedder.embed([q])[0]
-                    ids, _ = retriever.vectors.search(qv, 10)
-                    t0 = time.perf_counter()
-                    exact = [r[0] for r in store.con.execute(
-                        "SELECT rowid FROM chunk_vectors WHERE embedding MATCH ? AND k = 10 "
-                        "ORDER BY distance", (qv.tobytes(),))]
-                    vec0.append((time.perf_counter() - t0) * 1000)
-                    recall.append(len(set(ids) & set(exact)) / 10)
-            p = lambda xs, q: float(np.percentile(xs, q))  # noqa: E731
-            row = {
-                "hybrid_ms_p50": p(ours, 50), "hybrid_ms_p95": p(ours, 95),
-                "vec0_knn_ms_p50": p(vec0, 50), "vec0_knn_ms_p95": p(vec0, 95),
-                "recall@10_vs_vec0": float(np.mean(recall)), "matrix_load_s": load_s,
-                "evidence_ms_p50": p(to_evidence, 50), "evidence_ms_p95": p(to_evidence, 95),
-                "ranking_ms_p95": p(ranking, 95),
-            }
-            results[str(size)] = row
-            say(f"{size:>7} chunks: hybrid search (embed + vectors + BM25 + fusion) "
-                f"p50 {row['hybrid_ms_p50']:.1f} ms, p95 {row['hybrid_ms_p95']:.1f} ms; "
-                f"vec0 KNN alone p50 {row['vec0_knn_ms_p50']:.1f} ms, "
-                f"p95 {row['vec0_knn_ms_p95']:.1f} ms; recall@10 vs vec0 "
-                f"{row['recall@10_vs_vec0']:.3f}; matrix load {load_s:.2f} s")
-            say(f"RATIO hybrid p95 / vec0 KNN p95 at {size}: "
-                f"{row['hybrid_ms_p95'] / row['vec0_knn_ms_p95']:.2f}")
-            say(f"{size:>7} chunks: to the evidence line (search k=5 + ranking) p50 "
-                f"{row['evidence_ms_p50']:.1f} ms, p95 {row['evidence_ms_p95']:.1f} ms "
-                f"(the ranking alone p95 {row['ranking_ms_p95']:.2f} ms)")
-            say(f"RATIO evidence p95 / hybrid search p95 at {size}: "
-                f"{row['evidence_ms_p95'] / row['hybrid_ms_p95']:.2f}")
-    return results

@@ -62,6 +62,10 @@ class LibrarySummary:
     documents: int
     chunks: int
     collections: list[CollectionSummary]
+    #: The vector index's cells (1: not yet trained) and what searching it holds in memory
+    #: (the cells' centroids: the vectors themselves stay on disk).
+    vector_cells: int = 1
+    search_memory_bytes: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,4 +129,6 @@ def summarize(store: Store) -> LibrarySummary:
         documents=counts["documents"],
         chunks=counts["chunks"],
         collections=collections,
+        vector_cells=store.vectors.cells() if emb else 1,
+        search_memory_bytes=store.vectors.memory_bytes() if emb else 0,
     )

@@ -21,6 +21,7 @@ has doubled since, so the cells stay balanced as a library grows.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import apsw
@@ -37,8 +38,9 @@ FIRST_CELLS_AT = 16_384
 #: The k-means sample: this many vectors per cell, at most.
 SAMPLE_PER_CELL = 48
 KMEANS_ROUNDS = 10
-#: Candidates re-scored with their floats, as a multiple of the results asked for.
-RESCORE = 4
+#: Candidates re-scored with their floats, as a multiple of the results asked for (recall@10
+#: is the same at 1 to 4; recall@50, the fused candidates, 0.979 at 1 and 0.987 at 2).
+RESCORE = 2
 #: Rows written per transaction step while re-filing every code after training.
 REFILE_BATCH = 20_000
 
@@ -59,10 +61,19 @@ def drop(con: apsw.Connection) -> None:
 
 
 def _create_codes(con: apsw.Connection, dim: int, chunk_size: int) -> None:
+    """The codes table, and an index on its cells' chunk list.
+
+    sqlite-vec finds a cell's chunks (for every insert and every cell searched) by a scan of
+    its ``_chunks`` shadow table, which has no index on the partition key; with one, inserts
+    run 2.2 times and searches 1.5 times faster at 100k chunks. sqlite-vec keeps the index up
+    to date as it writes that table; a version that names the column otherwise gets none.
+    """
     con.execute(
         "CREATE VIRTUAL TABLE vector_codes USING vec0(cell INTEGER PARTITION KEY, "
         f"collection INTEGER, code int8[{int(dim)}], chunk_size={int(chunk_size)})"
     )
+    with contextlib.suppress(apsw.SQLError):
+        con.execute("CREATE INDEX vector_codes_cells ON vector_codes_chunks(partition00, chunk_id)")
 
 
 def _default_scale(dim: int) -> float:
@@ -164,6 +175,14 @@ class VectorTable:
     def cells_at(self) -> int:
         """How many vectors the library held when its cells were last trained (0: never)."""
         return int(_meta(self.con, "vector_cells_at", "0"))
+
+    def cells(self) -> int:
+        """How many cells the vectors are filed under (1 before the first training)."""
+        return max(1, len(self._load_cells()[0]))
+
+    def memory_bytes(self) -> int:
+        """What searching holds in memory: the centroids (the vectors stay on disk)."""
+        return int(self._load_cells()[0].nbytes)
 
     def needs_training(self) -> bool:
         """Whether the library has reached its first cells or doubled since the last ones."""
