@@ -88,3 +88,18 @@ def test_vector_search_sees_a_change_at_once_and_matches_exact_search(library, s
     floats = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
     exact = [rows[i][0] for i in np.argsort(-(floats @ q))[:5]]
     assert ours == exact
+
+
+def test_a_term_in_too_many_chunks_is_left_out_of_a_large_librarys_bm25(library, monkeypatch):
+    from desktop.core.answering import retrieve
+
+    # "day" is in two files (payroll, garden), "sunlight" in one: with a cap of one chunk the
+    # common term is dropped, so only the rarer term's file matches.
+    both = library.keyword_search("day sunlight", 5)
+    assert len(both) == 2
+    monkeypatch.setattr(retrieve, "KEYWORD_MAX_CHUNKS", 1)
+    assert library.store.vectors.count() > 1
+    rare = library.keyword_search("day sunlight", 5)
+    assert rare == library.keyword_search("sunlight", 5) and len(rare) == 1
+    assert library._vocabulary == {"day": 2, "sunlight": 1}
+    assert len(library.keyword_search("day", 5)) == 2  # all common: the rarest stays

@@ -136,16 +136,6 @@ class Store:
         row = self.con.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
-    def generation(self) -> str:
-        """A token that changes whenever chunks or vectors change (caches key on it)."""
-        return self.meta("generation") or "0"
-
-    def _bump_generation(self) -> None:
-        self.con.execute(
-            "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE "
-            "SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
-        )
-
     def embedder(self) -> tuple[str, int] | None:
         """The (model id, dimension) the vectors were made with, or None for a new index."""
         model, dim = self.meta("embedder_id"), self.meta("embedder_dim")
@@ -178,7 +168,6 @@ class Store:
                 self.con.execute("DELETE FROM chunk_fts")
                 self.con.execute("DELETE FROM chunks")
                 self.con.execute("UPDATE documents SET hash=NULL, n_chunks=0, size=-1")
-            self._bump_generation()
         return current is not None
 
     # -- collections and roots ------------------------------------------------------------
@@ -262,7 +251,6 @@ class Store:
         with self.con:
             for up in updates:
                 ids.append(self._write_document(up))
-            self._bump_generation()
         return ids
 
     def _write_document(self, up: DocumentUpdate) -> int:
@@ -371,7 +359,6 @@ class Store:
                 self._delete_chunks(doc_id)
                 self.con.execute("DELETE FROM documents WHERE id=?", (doc_id,))
                 n += 1
-            self._bump_generation()
         return n
 
     def forget_root(self, root_id: int) -> int:
