@@ -187,6 +187,8 @@ class Workspace:
                 raise GroundedError(f"the collection {name!r} is empty: add a folder to it")
         emb = self._embedder_for(recorded[0])
         if self._retriever is None or self._retriever.embedder is not emb:
+            if self._retriever is not None:
+                self._retriever.close()
             self._retriever = Retriever(store, emb)
         emb.load()
         return self._retriever
@@ -400,6 +402,8 @@ class Workspace:
     # -- closing --------------------------------------------------------------------------
 
     def _close_answer_store(self) -> None:
+        if self._retriever is not None:
+            self._retriever.close()
         if self._answer_store is not None:
             self._answer_store.close()
         self._answer_store, self._retriever = None, None

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from desktop.core.embedding.embedder import Embedder
 from desktop.core.errors import GroundedError
 from desktop.core.storage import keywords
 from desktop.core.storage.keywords import STEM
-from desktop.core.storage.store import Store
+from desktop.core.storage.store import Store, connect
 
 #: Reciprocal rank fusion constant: 20 (not the usual 60) weighs top ranks more; tuned on dev data.
 RRF_K = 20
@@ -114,10 +115,22 @@ class Retriever:
         self.store = store
         self.embedder = embedder
         self.vectors = store.vectors
-        self._vocabulary: dict[str, int] | None = None  # chunk counts of terms, once looked up
         self.candidates = candidates
         self.keyword_weight = keyword_weight
         self.rrf_k = rrf_k
+        self._vocabulary: dict[str, int] | None = None  # chunk counts of terms, once looked up
+        self._vocabulary_at = 0  # the library's size when they were
+        # Keywords are searched on a connection and thread of their own while the question is
+        # embedded and its vectors searched (SQLite runs without the GIL): a search takes the
+        # longer of the two, not their sum.
+        self._words = connect(store.path) if store.path is not None else store.con
+        self._beside = ThreadPoolExecutor(1, thread_name_prefix="grounded-keywords")
+
+    def close(self) -> None:
+        """Close the keyword connection and thread (the store stays open)."""
+        self._beside.shutdown()
+        if self._words is not self.store.con:
+            self._words.close()
 
     def collection_ids(self, names: Sequence[str] | None) -> list[int] | None:
         """Ids for collection names (None: all); an unknown name is a user error."""
@@ -139,27 +152,30 @@ class Retriever:
         that is left out when the question has rarer ones (:meth:`_rare_terms`).
         """
         terms = list(dict.fromkeys(keywords.words(question)))[:32]
-        if self.store.vectors.count() > KEYWORD_MAX_CHUNKS:
-            terms = self._rare_terms(terms)
+        size = self.store.vectors.count()
+        if size > KEYWORD_MAX_CHUNKS:
+            terms = self._rare_terms(terms, size)
         query = " OR ".join(_quoted(t) for t in terms)
         return [r[0] for r in self._match(query, collections, k)] if terms else []
 
-    def _rare_terms(self, terms: list[str]) -> list[str]:
+    def _rare_terms(self, terms: list[str], size: int) -> list[str]:
         """``terms`` without those in more than :data:`KEYWORD_MAX_CHUNKS` chunks (the rarest
         one stays when all are that common).
 
         FTS5 scores every chunk that any term of the query matches before it can rank them,
         so a common word costs a search at a million chunks a quarter of a second; its BM25
         weight (inverse document frequency) is small, so it changes the ranking little. The
-        chunk counts come from FTS5's own vocabulary table, remembered per connection.
+        chunk counts come from FTS5's own vocabulary table, remembered until the library's
+        size changes by a tenth.
         """
-        if self._vocabulary is None:
-            self.store.con.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunk_vocab "
+        if self._vocabulary is None or abs(size - self._vocabulary_at) > size / 10:
+            self._vocabulary_at = size
+            self._words.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunk_vocab "
                                    "USING fts5vocab(main, chunk_fts, row)")
             self._vocabulary = {}
         for term in terms:
             if term not in self._vocabulary:
-                row = self.store.con.execute(
+                row = self._words.execute(
                     "SELECT doc FROM temp.chunk_vocab WHERE term=?", (term,)).fetchone()
                 self._vocabulary[term] = row[0] if row else 0
         rare = [t for t in terms if self._vocabulary[t] <= KEYWORD_MAX_CHUNKS]
@@ -189,12 +205,12 @@ class Retriever:
                ranked: bool = True):
         order = "ORDER BY f.rank " if ranked else ""
         if collections is None:
-            return self.store.con.execute(
+            return self._words.execute(
                 f"SELECT f.rowid FROM chunk_fts f WHERE chunk_fts MATCH ? {order}LIMIT ?",
                 (query, k),
             )
         marks = ",".join("?" * len(collections))
-        return self.store.con.execute(
+        return self._words.execute(
             "SELECT f.rowid FROM chunk_fts f JOIN chunks c ON c.id = f.rowid "
             "JOIN documents d ON d.id = c.document_id JOIN roots r ON r.id = d.root_id "
             f"WHERE chunk_fts MATCH ? AND r.collection_id IN ({marks}) {order}LIMIT ?",
@@ -206,6 +222,7 @@ class Retriever:
         """The ``k`` best passages for ``question``; ``mode`` is hybrid, vector or bm25."""
         scope = self.collection_ids(collections)
         t0 = time.perf_counter()
+        words = self._beside.submit(self._keywords, question, scope, mode)
         vec_ids: list[int] = []
         vec_scores: list[float] = []
         best: float | None = None
@@ -215,8 +232,7 @@ class Retriever:
             embed_ms = (time.perf_counter() - t0) * 1000
             vec_ids, vec_scores = self.vectors.search(query, self.candidates, scope)
             best = vec_scores[0] if vec_scores else 0.0
-        kw_ids = self.keyword_search(question, self.candidates, scope) \
-            if mode in ("hybrid", "bm25") else []
+        kw_ids, coverage = words.result()
         fit = embedder_fit(self.embedder.tokenizer, question)
         if mode == "vector":
             fused = list(zip(vec_ids, vec_scores, strict=True))
@@ -235,9 +251,15 @@ class Retriever:
                     ocr=passages[cid][5])
             for cid, score in top if cid in passages
         ]
-        coverage = self.coverage(question, scope)
         search_ms = (time.perf_counter() - t0) * 1000 - embed_ms
         return Retrieval(result, best, embed_ms, search_ms, fit, coverage)
+
+    def _keywords(self, question: str, scope: Sequence[int] | None, mode: str
+                  ) -> tuple[list[int], float]:
+        """The BM25 ranking (unless ``mode`` is vector) and the coverage, for :meth:`search`."""
+        ranking = self.keyword_search(question, self.candidates, scope) \
+            if mode in ("hybrid", "bm25") else []
+        return ranking, self.coverage(question, scope)
 
     def _load(self, chunk_ids: list[int]) -> dict[int, tuple]:
         if not chunk_ids:
