@@ -12,8 +12,8 @@ Per size: hybrid search (query embedding included), vector search alone, keyword
 (BM25 and the coverage check), recall@10 of the vector search against exact float search over
 the same vectors, exact numpy search and sqlite-vec's float KNN as references, memory at rest
 of a searching process (a child: the app's modules, embedder and one store), the database size,
-a search right after adding 1,000 chunks, and the store's write rate at this size against an
-empty store.
+a search right after adding 1,000 chunks, the store's write rate at this size against an
+empty store, and a real folder indexed into it (then forgotten) against an empty index.
 """
 
 from __future__ import annotations
