@@ -120,7 +120,8 @@ def test_cells_are_trained_at_the_first_size_and_again_when_the_library_doubles(
     assert store.vectors.search(questions[0], 10)[0] == _exact(store, questions[0], 10)
 
 
-def test_an_index_written_before_cells_is_moved_over_on_open(tmp_path, real):
+def test_an_index_written_before_cells_is_moved_over_on_open(tmp_path, real, monkeypatch):
+    monkeypatch.setattr(vectors, "FIRST_CELLS_AT", 100)
     base, questions = real
     path = tmp_path / "old.sqlite"
     con = connect(path)
@@ -135,15 +136,16 @@ def test_an_index_written_before_cells_is_moved_over_on_open(tmp_path, real):
     con.execute("INSERT INTO collections VALUES (1, 'lib', 0)")
     con.execute("INSERT INTO roots VALUES (1, 1, '/lib', 0, NULL)")
     con.execute("INSERT INTO documents(id, root_id, path, size, mtime_ns, status, n_chunks, "
-                "indexed_at) VALUES (1, 1, '/lib/a.txt', 1, 1, 'indexed', 50, 0)")
-    old = _library(base, 50)
+                "indexed_at) VALUES (1, 1, '/lib/a.txt', 1, 1, 'indexed', 150, 0)")
+    old = _library(base, 150)
     for i, v in enumerate(old, start=1):
         con.execute("INSERT INTO chunks(id, document_id, ord, text, start, end, n_tokens) "
                     "VALUES (?, 1, ?, 'x', 0, 1, 1)", (i, i))
         con.execute("INSERT INTO chunk_vectors(rowid, embedding) VALUES (?, ?)", (i, v.tobytes()))
     con.close()
     with Store.open(path) as store:
-        assert store.counts()["vectors"] == store.vectors.count() == 50
+        assert store.counts()["vectors"] == store.vectors.count() == 150
+        assert store.vectors.cells() == 150 // vectors.SAMPLE_PER_CELL
         assert not store.con.execute(
             "SELECT 1 FROM sqlite_master WHERE name='chunk_vectors'").fetchone()
         ids, _ = store.vectors.search(old[7], 1)

@@ -94,7 +94,7 @@ def m002_ocr(con: apsw.Connection) -> None:
 @migration
 def m003_vector_cells(con: apsw.Connection) -> None:
     """Vectors move from one float ``vec0`` table to int8 codes in cells plus exact floats
-    (:mod:`desktop.core.storage.vectors`); the cells are trained by the next ``index``."""
+    (:mod:`desktop.core.storage.vectors`), filed in cells when there are enough of them."""
     dim = con.execute("SELECT value FROM meta WHERE key='embedder_dim'").fetchone()
     if dim is None:
         return
@@ -112,6 +112,8 @@ def m003_vector_cells(con: apsw.Connection) -> None:
         table.add([i for i, _ in items], collection,
                   np.frombuffer(blob, dtype=np.float32).reshape(len(items), -1))
     con.execute("DROP TABLE chunk_vectors")
+    if table.needs_training():
+        table.train()
 
 
 def apply(con: apsw.Connection) -> list[str]:
