@@ -11,7 +11,6 @@ import click
 
 from desktop.cli.terminal import CancelOnInterrupt, ProgressLine, emit, err, workspace
 from desktop.core.jobs import run_job
-from desktop.core.storage.vectors import FIRST_CELLS_AT
 
 
 @click.command()
@@ -74,6 +73,8 @@ def status(as_json: bool) -> None:
     summary = workspace().library()
 
     def human() -> None:
+        from desktop.core.storage.vectors import FIRST_CELLS_AT
+
         click.echo(f"database  {summary.database} ({summary.database_bytes / 1048576:.1f} MB "
                    f"on disk)")
         cells = (f"{summary.vector_cells} cells" if summary.vector_cells > 1 else

@@ -6,7 +6,8 @@ Each store holds real chunk texts (of ../shared/eval, or of the folders named) w
 its own near the real embeddings (two real embeddings mixed, plus noise: see
 :func:`desktop.dev.bench_vector_layouts.vectors`), written through :class:`Store` as the indexer
 writes, cells trained as the indexer trains them. A store is built once and kept in the user's
-cache folder, keyed by its size, pool and layout, so a rerun only measures.
+cache folder (``<GROUNDED_HOME>/cache`` when that is set), keyed by its size, pool and layout,
+so a rerun only measures.
 
 Per size: hybrid search (query embedding included), vector search alone, keywords alone
 (BM25 and the coverage check), recall@10 of the vector search against exact float search over
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
+from desktop.core.config import APP_NAME
 from desktop.core.embedding.embedder import OnnxEmbedder
 from desktop.core.errors import GroundedError
 from desktop.core.indexing.indexer import Indexer
@@ -97,7 +99,9 @@ def _key(size: int, texts: list[str]) -> str:
 def cached_store(size: int, texts: list[str], base: np.ndarray, model_id: str, say: Report
                  ) -> Path:
     """The path of a built store of ``size`` chunks, building it when the cache lacks it."""
-    folder = Path(platformdirs.user_cache_dir("grounded", appauthor=False)) / "bench-retrieve"
+    override = os.environ.get("GROUNDED_HOME")
+    folder = (Path(override).expanduser() / "cache" if override else
+              Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))) / "bench-retrieve"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{size}-{_key(size, texts)}.sqlite"
     if path.exists():
@@ -230,7 +234,7 @@ def _measure(path: Path, texts: list[str], questions: list[str], base: np.ndarra
         after_add, seen = [], 0
         for trial in range(5):
             doc_ids = _write(store, root, texts, fresh[:1000], f"new{trial}-")
-            q = questions[trial]
+            q = questions[trial % len(questions)]
             after_add.append(_ms(lambda q=q: retriever.search(q, k=10))[1])
             probe, _ = store.vectors.search(fresh[trial * 7], 1)
             new_first = store.con.execute("SELECT min(id) FROM chunks WHERE document_id IN "
