@@ -11,7 +11,7 @@ def test_latin_text_is_untouched():
 
 
 def test_query_quotes_every_term_and_drops_stopwords():
-    q = keywords.match_query('What is "NEAR"-by: the col:umn* -x?')
+    q = keywords.match_query(keywords.search_words('What is "NEAR"-by: the col:umn* -x?'))
     assert q is not None
     assert "what" not in q.lower().split(" or ")
     for term in q.split(" OR "):
@@ -19,15 +19,15 @@ def test_query_quotes_every_term_and_drops_stopwords():
 
 
 def test_query_of_only_stopwords_is_none():
-    assert keywords.match_query("what is the") is None
-    assert keywords.match_query("?!") is None
+    assert keywords.match_query(keywords.search_words("what is the")) is None
+    assert keywords.match_query(keywords.search_words("?!")) is None
 
 
 def test_hostile_queries_become_quoted_terms_that_fts5_runs(store):
     store.con.execute("INSERT INTO chunk_fts(rowid, text) VALUES (1, 'near column star')")
 
     def hits(question: str) -> list[int] | None:
-        q = keywords.match_query(question)
+        q = keywords.match_query(keywords.search_words(question))
         return None if q is None else [r[0] for r in store.con.execute(
             "SELECT rowid FROM chunk_fts WHERE chunk_fts MATCH ?", (q,))]
 
@@ -48,7 +48,7 @@ def test_thai_and_chinese_are_found_by_keyword(store):
                           (rowid, keywords.index_text(text)))
 
     def hits(question: str) -> list[int]:
-        q = keywords.match_query(question)
+        q = keywords.match_query(keywords.search_words(question))
         return [r[0] for r in store.con.execute(
             "SELECT rowid FROM chunk_fts WHERE chunk_fts MATCH ? ORDER BY rank", (q,))]
 

@@ -102,11 +102,6 @@ def embedder_fit(tokenizer, text: str) -> float:
     return whole / len(tokens)
 
 
-def _quoted(word: str) -> str:
-    """``word`` as an FTS5 string (quoted: no character of it is syntax)."""
-    return '"' + word.replace('"', '""') + '"'
-
-
 class Retriever:
     """Hybrid search over a store."""
 
@@ -151,12 +146,12 @@ class Retriever:
         In a library larger than :data:`KEYWORD_MAX_CHUNKS`, a term found in more chunks than
         that is left out when the question has rarer ones (:meth:`_rare_terms`).
         """
-        terms = list(dict.fromkeys(keywords.words(question)))[:32]
+        terms = keywords.search_words(question)
         size = self.store.vectors.count()
         if size > KEYWORD_MAX_CHUNKS:
             terms = self._rare_terms(terms, size)
-        query = " OR ".join(_quoted(t) for t in terms)
-        return [r[0] for r in self._match(query, collections, k)] if terms else []
+        query = keywords.match_query(terms)
+        return [] if query is None else [r[0] for r in self._match(query, collections, k)]
 
     def _rare_terms(self, terms: list[str], size: int) -> list[str]:
         """``terms`` without those in more than :data:`KEYWORD_MAX_CHUNKS` chunks (the rarest
@@ -191,11 +186,11 @@ class Retriever:
         exact words fails every inflected language. The exact word is tried first: it reads
         one doclist, where a prefix query merges every term that starts so.
         """
-        asked = list(dict.fromkeys(keywords.words(question)))[:32]
+        asked = keywords.search_words(question)
         if not asked:
             return 1.0
-        found = sum(1 for w in asked if self._occurs(_quoted(w), collections)
-                    or self._occurs(_quoted(w[:STEM]) + "*", collections))
+        found = sum(1 for w in asked if self._occurs(keywords.quoted(w), collections)
+                    or self._occurs(keywords.quoted(w[:STEM]) + "*", collections))
         return found / len(asked)
 
     def _occurs(self, query: str, collections: Sequence[int] | None) -> bool:

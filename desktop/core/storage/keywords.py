@@ -50,25 +50,17 @@ def words(text: str) -> list[str]:
     return [t for t in _WORD.findall(index_text(text).lower()) if t not in STOPWORDS]
 
 
-def match_terms(question: str, max_terms: int = 32) -> list[str]:
-    """The distinct searchable terms of free text, each quoted for FTS5, in order.
-
-    Every term is quoted, so ``-``, ``:``, ``"`` or ``*`` in a question can never raise an FTS5
-    syntax error.
-    """
-    terms: list[str] = []
-    seen: set[str] = set()
-    for token in words(question):
-        if token in seen:
-            continue
-        seen.add(token)
-        terms.append('"' + token.replace('"', '""') + '"')
-        if len(terms) >= max_terms:
-            break
-    return terms
+def search_words(question: str, max_terms: int = 32) -> list[str]:
+    """The distinct searchable words of a question, in order (at most ``max_terms``)."""
+    return list(dict.fromkeys(words(question)))[:max_terms]
 
 
-def match_query(question: str, max_terms: int = 32) -> str | None:
-    """An FTS5 MATCH expression from free text: its quoted terms joined by OR (None if none)."""
-    terms = match_terms(question, max_terms)
-    return " OR ".join(terms) if terms else None
+def quoted(term: str) -> str:
+    """``term`` as an FTS5 string: quoted, so ``-``, ``:``, ``"`` or ``*`` in it are never
+    syntax."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def match_query(terms: list[str]) -> str | None:
+    """An FTS5 MATCH expression: the quoted ``terms`` joined by OR (None if there are none)."""
+    return " OR ".join(quoted(t) for t in terms) if terms else None
