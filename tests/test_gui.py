@@ -40,6 +40,7 @@ def test_drop_index_ask_and_check_a_citation(qtbot, make_window, tmp_path):
     assert "Indexed: 2 added" in window.strip.detail.text()
     tree = window.library_pane.tree
     assert tree.topLevelItem(0).text(0) == "default" and tree.topLevelItem(0).text(1) == "2"
+    assert "MB in memory (vectors filed in one cell)" in window.library_pane.totals.toolTip()
 
     pieces, answer = ask(qtbot, window, QUESTION)
     assert len(pieces) > 3, "the answer streams token by token"

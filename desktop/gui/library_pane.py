@@ -188,9 +188,10 @@ class LibraryPane(QWidget):
         mb = summary.database_bytes / 1048576
         self.totals.setText(f"{summary.documents} documents · {summary.chunks} chunks · "
                             f"{mb:.1f} MB")
+        cells = "one cell" if summary.vector_cells == 1 else f"{summary.vector_cells} cells"
         self.totals.setToolTip(f"{mb:.1f} MB on disk; searching holds "
                                f"{summary.search_memory_bytes / 1048576:.1f} MB in memory "
-                               f"(vectors filed in {summary.vector_cells} cells)")
+                               f"(vectors filed in {cells})")
 
     def problem_paths(self, collection: str) -> list[str]:
         """The files of ``collection`` listed as problems (for tests and tooltips)."""
