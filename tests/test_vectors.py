@@ -151,3 +151,33 @@ def test_an_index_written_before_cells_is_moved_over_on_open(tmp_path, real, mon
         ids, _ = store.vectors.search(old[7], 1)
         assert ids == [8]
         assert store.vectors.search(questions[0], 5, [1])[0] == _exact(store, questions[0], 5)
+
+
+def test_a_training_that_fails_midway_leaves_the_old_cells(real, store, monkeypatch):
+    base, questions = real
+    store.bind_embedder("test", base.shape[1])
+    root = store.add_root(store.collection_id("lib", create=True), "/lib")
+    _write(store, root, _library(base, 3000))
+    store.vectors.train()
+    cells = store.vectors.cells()
+    _write(store, root, _library(base, 3000, seed=1), prefix="b")
+    monkeypatch.setattr(vectors, "REFILE_BATCH", 1000)
+    calls = []
+
+    def fail_on_the_third_batch(vecs, scale):
+        calls.append(len(vecs))
+        if len(calls) == 3:
+            raise MemoryError("killed midway")
+        return quantize(vecs, scale)
+
+    quantize = vectors.quantize
+    monkeypatch.setattr(vectors, "quantize", fail_on_the_third_batch)
+    with pytest.raises(MemoryError):
+        store.vectors.train()
+    monkeypatch.setattr(vectors, "quantize", quantize)
+    assert store.vectors.cells() == cells and store.vectors.cells_at() == 3000
+    assert store.counts()["vectors"] == store.vectors.count() == 6000
+    # Every cell is still searched (62 cells, 64 probes), so the search is exact.
+    assert store.vectors.search(questions[0], 10)[0] == _exact(store, questions[0], 10)
+    newest = _library(base, 3000, seed=1)[-1]
+    assert store.vectors.search(newest, 1)[1][0] > 0.999
