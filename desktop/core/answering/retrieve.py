@@ -103,7 +103,7 @@ def embedder_fit(tokenizer, text: str) -> float:
 
 
 class Retriever:
-    """Hybrid search over a store."""
+    """Hybrid search over a store; :meth:`close` it before the store."""
 
     def __init__(self, store: Store, embedder: Embedder, candidates: int = 50,
                  keyword_weight: float = KEYWORD_WEIGHT, rrf_k: int = RRF_K) -> None:
@@ -166,7 +166,7 @@ class Retriever:
         if self._vocabulary is None or abs(size - self._vocabulary_at) > size / 10:
             self._vocabulary_at = size
             self._words.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunk_vocab "
-                                   "USING fts5vocab(main, chunk_fts, row)")
+                                "USING fts5vocab(main, chunk_fts, row)")
             self._vocabulary = {}
         for term in terms:
             if term not in self._vocabulary:
