@@ -142,14 +142,17 @@ def rest_memory(path: Path, questions: list[str]) -> dict:
     embedder = OnnxEmbedder()
     with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "empty.sqlite") as empty:
         empty.bind_embedder(embedder.model_id, embedder.dim)
+        retriever = Retriever(empty, embedder)
         for q in questions:
-            Retriever(empty, embedder).search(q)
+            retriever.search(q)
         before = _rss_mb()
+        retriever.close()
     with Store.open(path) as store:
         retriever = Retriever(store, embedder)
         for q in questions:
             retriever.search(q)
         after = _rss_mb()
+        retriever.close()
     return {"empty_mb": before, "loaded_mb": after}
 
 
