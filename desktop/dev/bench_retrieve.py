@@ -246,6 +246,8 @@ def _measure(path: Path, texts: list[str], questions: list[str], base: np.ndarra
             store.delete_documents(doc_ids)
         rate = _write_rate(store, root, texts, fresh[1000:])
         row["index_chunks_per_s"] = index_rate(store, folder, embedder)
+        retriever.close()
+        in_memory.close()
     for name, xs in (("hybrid", hybrid), ("hybrid_exact_in_memory", hybrid_exact),
                      ("vector", vector), ("keywords", words),
                      ("exact_numpy", exact_ms), ("vec0_float_knn", vec0_ms),
