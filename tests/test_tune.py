@@ -31,6 +31,7 @@ from desktop.core.tuning.examples import MIN_EXAMPLES, parse_examples, read_exam
 from desktop.core.tuning.export import judge, lora_tensors, write_gguf_lora
 from desktop.core.tuning.tuner import TuneOptions, Tuner, default_held_out
 from desktop.core.tuning.tuner import current_rss as tune_current_rss
+from desktop.dev.model_layouts import one_tensor_gguf
 
 REPO = Path(__file__).resolve().parents[1]
 MEMO = REPO / "resources" / "tune" / "memo-style.jsonl"
@@ -264,22 +265,8 @@ def test_an_existing_name_needs_force(tuned, examples):
         run_job(tuner.run(examples, "../evil"))
 
 
-def _one_tensor_gguf(path: Path, arch: str, **fields: int) -> Path:
-    """A GGUF of ``arch`` with one embedding tensor and the given ``add_<field>`` integers."""
-    writer = gguf.GGUFWriter(path, arch)
-    writer.add_block_count(1)
-    for field, value in fields.items():
-        getattr(writer, f"add_{field}")(value)
-    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
 def test_a_model_of_another_architecture_is_a_clear_error(tmp_path, examples):
-    path = _one_tensor_gguf(tmp_path / "other.gguf", "rwkv6")
+    path = one_tensor_gguf(tmp_path / "other.gguf", "rwkv6")
     tuner = Tuner(path, tmp_path / "data", TINY)
     with pytest.raises(GroundedError, match=r"other.gguf: tune takes llama-architecture GGUF "
                                             r"models without biases or RoPE scaling .+; this "
@@ -290,7 +277,7 @@ def test_a_model_of_another_architecture_is_a_clear_error(tmp_path, examples):
 
 def test_a_llama_model_that_cannot_be_built_is_a_clear_error(tmp_path, examples):
     # llama, but without the metadata and weights a model is built from
-    path = _one_tensor_gguf(tmp_path / "broken-llama.gguf", "llama", context_length=64,
+    path = one_tensor_gguf(tmp_path / "broken-llama.gguf", "llama", context_length=64,
                             embedding_length=8)
     tuner = Tuner(path, tmp_path / "data", TINY)
     with pytest.raises(GroundedError, match=r"broken-llama.gguf: cannot load this model for "

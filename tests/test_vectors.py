@@ -10,6 +10,7 @@ import pytest
 
 from desktop.core.storage import migrations, vectors
 from desktop.core.storage.store import ChunkRecord, DocumentUpdate, Store, connect
+from desktop.dev.bench_vector_layouts import vectors as mixed_vectors
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +24,8 @@ def real(embedder, eval_dir) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _library(base: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` distinct unit vectors near the real ones: two real embeddings mixed, plus noise."""
-    rng = np.random.default_rng(seed)
-    w = rng.uniform(0.3, 1.0, (n, 1)).astype(np.float32)
-    vec = w * base[rng.integers(0, len(base), n)] + (1 - w) * base[rng.integers(0, len(base), n)]
-    vec += rng.normal(scale=0.02, size=vec.shape).astype(np.float32)
-    return vec / np.linalg.norm(vec, axis=1, keepdims=True)
+    """``n`` distinct unit vectors near the real ones, as ``bench retrieve`` makes them."""
+    return mixed_vectors("mixtures", n, base, seed)
 
 
 def _write(store: Store, root: int, vecs: np.ndarray, prefix: str = "d") -> list[int]:

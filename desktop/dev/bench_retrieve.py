@@ -75,12 +75,13 @@ def _updates(root: int, texts: list[str], vecs: np.ndarray, first: int, tag: str
 
 
 def _write(store: Store, root: int, texts: list[str], vecs: np.ndarray, tag: str,
-           say: Report | None = None) -> list[int]:
-    """Write ``vecs`` as the indexer does (batches, cells trained when due); the doc ids."""
+           say: Report | None = None, train: bool = True) -> list[int]:
+    """Write ``vecs`` as the indexer does (batches, cells trained when due unless ``train``
+    is off); the doc ids."""
     ids, step = [], PER_DOC * DOCS_PER_WRITE
     for start in range(0, len(vecs), step):
         ids += store.write_documents(_updates(root, texts, vecs[start:start + step], start, tag))
-        if store.vectors.needs_training():
+        if train and store.vectors.needs_training():
             store.vectors.train()
         if say and (start // step) % 100 == 99:
             say(f"  wrote {start + step:,} of {len(vecs):,} chunks")
@@ -182,8 +183,7 @@ def _write_rate(store: Store, root: int, texts: list[str], vecs: np.ndarray) -> 
     store.con.execute("BEGIN")
     try:
         t0 = time.perf_counter()
-        for start in range(0, len(vecs), PER_DOC * DOCS_PER_WRITE):
-            store.write_documents(_updates(root, texts, vecs[start:start + 1000], start, "rate"))
+        _write(store, root, texts, vecs, "rate", train=False)
         return len(vecs) / (time.perf_counter() - t0)
     finally:
         store.con.execute("ROLLBACK")

@@ -42,12 +42,16 @@ def _place(source: Path, dest: Path) -> Path:
     return dest
 
 
-def _small_gguf(path: Path, arch: str) -> Path:
-    """A valid GGUF of ``arch`` with one small tensor (an embedder, a projector)."""
+def one_tensor_gguf(path: Path, arch: str, **fields: int) -> Path:
+    """A valid GGUF of ``arch`` with one small embedding tensor and the given ``add_<field>``
+    integers (an embedder, a projector, a model that cannot be built)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(path, arch)
     writer.add_name(path.stem)
-    writer.add_tensor("token_embd.weight", np.zeros((8, 4), dtype=np.float32))
+    writer.add_block_count(1)
+    for field, value in fields.items():
+        getattr(writer, f"add_{field}")(value)
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -73,8 +77,8 @@ def make_home(home: Path) -> Path:
     _place(model, own / "my-smollm2.Q4_1.gguf")
     (own / "adapters").mkdir(parents=True)
     write_lora(model, own / "adapters" / "tone-lora.gguf")
-    _small_gguf(own / "embedders" / "bge-small.gguf", "bert")
-    _small_gguf(own / "vision" / "mmproj-smol.gguf", "clip")
+    one_tensor_gguf(own / "embedders" / "bge-small.gguf", "bert")
+    one_tensor_gguf(own / "vision" / "mmproj-smol.gguf", "clip")
     truncated = own / "broken" / "half-a-model.gguf"
     truncated.parent.mkdir(parents=True, exist_ok=True)
     with open(model, "rb") as f:
