@@ -36,7 +36,8 @@ def test_index_status_forget_round_trip(cli, folder):
     assert code == 0 and status["documents"] == 2 and status["chunks"] == 1
     assert status["embedder"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert status["database_bytes"] > 0 and Path(status["database"]).exists()
-    assert status["vector_cells"] == 1 and status["search_memory_bytes"] == 0
+    # One cell: its one float vector (384 dims) and id are searched in memory.
+    assert status["vector_cells"] == 1 and status["search_memory_bytes"] == 384 * 4 + 16
     (home,) = status["collections"]
     assert home["name"] == "home" and home["roots"][0]["path"] == str(folder)
     assert home["problems"][0]["status"] == "skipped" and "binary" in home["problems"][0]["reason"]

@@ -178,3 +178,73 @@ def test_a_training_that_fails_midway_leaves_the_old_cells(real, store, monkeypa
     assert store.vectors.search(questions[0], 10)[0] == _exact(store, questions[0], 10)
     newest = _library(base, 3000, seed=1)[-1]
     assert store.vectors.search(newest, 1)[1][0] > 0.999
+
+
+@pytest.fixture
+def two_connections(real, tmp_path):
+    """A one-cell library of 2,000 vectors: (the writing store, a searching store, root)."""
+    base, _ = real
+    writer = Store.open(tmp_path / "index.sqlite")
+    writer.bind_embedder("test", base.shape[1])
+    root = writer.add_root(writer.collection_id("lib", create=True), "/lib")
+    _write(writer, root, _library(base, 2000))
+    reader = Store.open(tmp_path / "index.sqlite")
+    yield writer, reader, root
+    reader.close()
+    writer.close()
+
+
+def _chunk_ids(store: Store, doc: int) -> list[int]:
+    return [r[0] for r in store.con.execute(
+        "SELECT id FROM chunks WHERE document_id=? ORDER BY id", (doc,))]
+
+
+def test_a_small_library_is_searched_exactly_in_memory_following_another_writer(
+        two_connections, real, monkeypatch):
+    writer, reader, root = two_connections
+    base, questions = real
+    for q in questions[:10]:
+        assert reader.vectors.search(q, 10)[0] == _exact(writer, q, 10)
+    assert reader.vectors.memory_bytes() == 2000 * (base.shape[1] * 4 + 16)
+
+    def no_reload(*args):
+        raise AssertionError("the copy was loaded again whole")
+
+    monkeypatch.setattr(reader.vectors, "_load_copy", no_reload)
+    new = _library(base, 3, seed=7)
+    doc = _write(writer, root, new, prefix="new")[0]
+    ids, scores = reader.vectors.search(new[2], 1)
+    assert ids == [_chunk_ids(writer, doc)[2]] and scores[0] > 0.999
+    # The newest chunks removed and new ones written: SQLite gives the new ones the same ids.
+    reused = _chunk_ids(writer, doc)
+    writer.delete_documents([doc])
+    assert reader.vectors.search(new[2], 1)[1][0] < 0.999
+    other = _library(base, 3, seed=8)
+    doc = _write(writer, root, other, prefix="again")[0]
+    assert _chunk_ids(writer, doc) == reused
+    assert reader.vectors.search(other[2], 1) == ([reused[2]], pytest.approx([1.0], abs=1e-5))
+    assert reader.vectors.search(new[2], 1)[1][0] < 0.999
+    lib = writer.collection_id("lib")
+    elsewhere = writer.add_root(writer.collection_id("other", create=True), "/other")
+    mine = _chunk_ids(writer, _write(writer, elsewhere, new[:1], prefix="o")[0])
+    assert reader.vectors.search(new[0], 1)[0] == mine
+    assert mine[0] not in reader.vectors.search(new[0], 10, [lib])[0]
+
+
+def test_a_copy_behind_the_log_is_loaded_again_and_training_ends_the_copy(
+        two_connections, real, monkeypatch):
+    writer, reader, root = two_connections
+    base, questions = real
+    reader.vectors.search(questions[0], 5)
+    monkeypatch.setattr(vectors, "LOG_KEEP", 100)
+    doc = _write(writer, root, _library(base, 300, seed=3), prefix="b")[0]
+    assert writer.con.execute("SELECT count(*) FROM vector_log").fetchone()[0] == 100
+    writer.delete_documents([doc])
+    for q in questions[:5]:
+        assert reader.vectors.search(q, 10)[0] == _exact(writer, q, 10)
+    assert len(reader.vectors._copy.ids) == 2000
+    writer.vectors.train()
+    assert writer.con.execute("SELECT count(*) FROM vector_log").fetchone()[0] == 0
+    reader.vectors.search(questions[0], 5)
+    assert reader.vectors._copy is None and reader.vectors.cells() > 1
+    assert reader.vectors.memory_bytes() == reader.vectors.cells() * base.shape[1] * 4

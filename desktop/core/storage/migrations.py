@@ -116,6 +116,14 @@ def m003_vector_cells(con: apsw.Connection) -> None:
         table.train()
 
 
+@migration
+def m004_vector_log(con: apsw.Connection) -> None:
+    """The log of added and removed chunks that keeps in-memory copies of a one-cell library's
+    vectors up to date (:class:`desktop.core.storage.vectors.ExactCopy`)."""
+    if con.execute("SELECT 1 FROM meta WHERE key='embedder_dim'").fetchone():
+        vectors.create_log(con)
+
+
 def apply(con: apsw.Connection) -> list[str]:
     """Run every pending migration, each in its own transaction; return the names applied.
 

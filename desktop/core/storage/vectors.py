@@ -14,15 +14,20 @@ nearest codes inside the :data:`PROBES` best cells and the wanted collections, a
 the best of those with their floats. Nothing is held in memory but the centroids, and a change
 is visible to the next query: no copy of the vectors needs reloading.
 
-A library below :data:`FIRST_CELLS_AT` vectors has one cell, searched whole. The cells are
-trained when the library reaches that size and retrained (every code rewritten) whenever it
-has doubled since, so the cells stay balanced as a library grows.
+A library below :data:`FIRST_CELLS_AT` vectors has one cell. Its floats (at most 25 MB) are
+searched exactly in memory instead (:class:`ExactCopy`): numpy scores 10k vectors in 0.4 ms
+where sqlite-vec scans their codes in 3.5 ms. That copy follows the library through
+``vector_log``, a list of the chunks added and removed since, so a change is read, not
+reloaded. The cells are trained when the library reaches that size and retrained (every code
+rewritten) whenever it has doubled since, so the cells stay balanced as a library grows.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import apsw
 import numpy as np
@@ -47,6 +52,11 @@ RESCORE = 2
 MAX_CHUNK_SIZE = 256
 #: Rows written per transaction step while re-filing every code after training.
 REFILE_BATCH = 20_000
+#: Entries kept in ``vector_log``: a copy further behind than this is loaded again whole.
+LOG_KEEP = 2 * FIRST_CELLS_AT
+#: A one-cell library is searched in memory up to this size (it is trained at FIRST_CELLS_AT;
+#: one whose training failed is searched in sqlite-vec above it, not loaded whole).
+EXACT_AT_MOST = 2 * FIRST_CELLS_AT
 
 
 def create(con: apsw.Connection, dim: int) -> None:
@@ -54,11 +64,20 @@ def create(con: apsw.Connection, dim: int) -> None:
     con.execute("CREATE TABLE chunk_floats(id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)")
     con.execute("CREATE TABLE vector_cells(cell INTEGER PRIMARY KEY, centroid BLOB NOT NULL)")
     _create_codes(con, dim, chunk_size=512)
+    create_log(con)
     _set_meta(con, vector_scale=str(_default_scale(dim)), vector_cells_at="0", vector_count="0")
 
 
+def create_log(con: apsw.Connection) -> None:
+    """The list of chunks added (with their collection) and removed (collection NULL), kept
+    while the library has one cell, for the in-memory copies of its vectors."""
+    con.execute("CREATE TABLE IF NOT EXISTS vector_log(seq INTEGER PRIMARY KEY, "
+                "chunk_id INTEGER NOT NULL, collection INTEGER)")
+    _set_meta(con, vector_epoch=str(time.time_ns()))
+
+
 def drop(con: apsw.Connection) -> None:
-    for table in ("chunk_floats", "vector_cells", "vector_codes", "chunk_vectors"):
+    for table in ("chunk_floats", "vector_cells", "vector_codes", "vector_log", "chunk_vectors"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -117,6 +136,42 @@ def spherical_kmeans(sample: np.ndarray, k: int, rounds: int = KMEANS_ROUNDS,
     return centroids.astype(np.float32)
 
 
+@dataclass
+class ExactCopy:
+    """The float vectors of a one-cell library in memory, as of entry ``seq`` of its log."""
+
+    epoch: str  # the vector tables' creation stamp: a new set of tables is loaded again
+    seq: int
+    ids: np.ndarray  # int64 chunk ids, one per row of ``floats``
+    collections: np.ndarray  # int64, likewise
+    floats: np.ndarray  # (n, dim) float32
+
+    def search(self, query: np.ndarray, k: int, collections: Sequence[int] | None
+               ) -> tuple[list[int], list[float]]:
+        """The ``k`` nearest chunk ids by cosine (best first), exactly."""
+        scores = self.floats @ query
+        if collections is not None:
+            scores = np.where(np.isin(self.collections, list(collections)), scores, -np.inf)
+        k = min(k, len(scores))
+        if k <= 0:
+            return [], []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[np.isfinite(scores[top])]
+        return self.ids[top].tolist(), scores[top].astype(float).tolist()
+
+    def changed(self, seq: int, changes: list[tuple[int, int | None]], ids: np.ndarray,
+                floats: np.ndarray) -> ExactCopy:
+        """This copy with the log's ``changes`` applied: rows of every chunk named removed,
+        then those still there (``ids``, ascending, with their ``floats``) added."""
+        last = dict(changes)
+        keep = ~np.isin(self.ids, np.fromiter(last, dtype=np.int64, count=len(last)))
+        added = np.fromiter((last[int(i)] for i in ids), dtype=np.int64, count=len(ids))
+        return ExactCopy(self.epoch, seq, np.concatenate([self.ids[keep], ids]),
+                         np.concatenate([self.collections[keep], added]),
+                         np.concatenate([self.floats[keep], floats]))
+
+
 class VectorTable:
     """The vector tables of one connection: add, delete, train and search."""
 
@@ -125,6 +180,7 @@ class VectorTable:
         self._cells_key: str | None = None
         self._centroids = np.zeros((0, 0), dtype=np.float32)
         self._scale = 1.0
+        self._copy: ExactCopy | None = None
 
     def _load_cells(self) -> tuple[np.ndarray, float]:
         """The centroids and int8 scale, read again only when training changed them."""
@@ -157,10 +213,21 @@ class VectorTable:
             ((i, int(c), collection, code.tobytes())
              for i, c, code in zip(ids, cells, codes, strict=True)))
         self._count_change(len(ids))
+        self._log(ids, collection)
 
     def _count_change(self, delta: int) -> None:
         self.con.execute("UPDATE meta SET value = CAST(value AS INTEGER) + ? "
                          "WHERE key = 'vector_count'", (delta,))
+
+    def _log(self, ids: Sequence[int], collection: int | None) -> None:
+        """Note chunks added (to ``collection``) or removed (None) while there is one cell,
+        keeping the last :data:`LOG_KEEP` entries."""
+        if self.cells_at():
+            return
+        self.con.cursor().executemany("INSERT INTO vector_log(chunk_id, collection) VALUES (?, ?)",
+                                      ((int(i), collection) for i in ids))
+        self.con.execute("DELETE FROM vector_log WHERE seq <= "
+                         "(SELECT max(seq) FROM vector_log) - ?", (LOG_KEEP,))
 
     def delete(self, ids: Sequence[int]) -> None:
         """Remove the vectors of chunk ``ids``; call inside a transaction."""
@@ -168,6 +235,7 @@ class VectorTable:
         cur.executemany("DELETE FROM chunk_floats WHERE id=?", ((i,) for i in ids))
         cur.executemany("DELETE FROM vector_codes WHERE rowid=?", ((i,) for i in ids))
         self._count_change(-len(ids))
+        self._log(ids, None)
 
     def count(self) -> int:
         """How many vectors are stored (kept in ``meta``: a count of the float table would
@@ -183,8 +251,14 @@ class VectorTable:
         return max(1, len(self._load_cells()[0]))
 
     def memory_bytes(self) -> int:
-        """What searching holds in memory: the centroids (the vectors stay on disk)."""
+        """What searching holds in memory: the centroids, or a one-cell library's floats."""
+        if self._searched_in_memory(self.cells_at(), self.count()):
+            return self.count() * (self._dim() * 4 + 16)
         return int(self._load_cells()[0].nbytes)
+
+    @staticmethod
+    def _searched_in_memory(cells_at: int, count: int) -> bool:
+        return not cells_at and count <= EXACT_AT_MOST
 
     def needs_training(self) -> bool:
         """Whether the library has reached its first cells or doubled since the last ones."""
@@ -214,6 +288,7 @@ class VectorTable:
         with self.con:
             self.con.execute("DROP TABLE vector_codes")
             self.con.execute("DELETE FROM vector_cells")
+            self.con.execute("DELETE FROM vector_log")
             _create_codes(self.con, dim, chunk_size)
             self.con.executemany("INSERT INTO vector_cells VALUES (?, ?)",
                                  ((i, c.tobytes()) for i, c in enumerate(centroids)))
@@ -230,6 +305,7 @@ class VectorTable:
                      for i, c, code in zip(batch, np.argmax(vectors @ centroids.T, axis=1),
                                            quantize(vectors, scale), strict=True)))
         self._cells_key = None
+        self._copy = None
 
     def _dim(self) -> int:
         return int(_meta(self.con, "embedder_dim", "0"))
@@ -254,6 +330,9 @@ class VectorTable:
                ) -> tuple[list[int], list[float]]:
         """The ``k`` nearest chunk ids by cosine (best first) within ``collections``."""
         query = np.ascontiguousarray(query, dtype=np.float32)
+        copy = self._exact_copy()
+        if copy is not None:
+            return copy.search(query, k, collections)
         centroids, scale = self._load_cells()
         if len(centroids):
             near = np.argsort(-(centroids @ query))[:PROBES]
@@ -275,3 +354,35 @@ class VectorTable:
         scores = self._floats(np.asarray(candidates, dtype=np.int64)) @ query
         top = np.argsort(-scores, kind="stable")[:k]
         return [candidates[i] for i in top], scores[top].astype(float).tolist()
+
+    def _exact_copy(self) -> ExactCopy | None:
+        """The in-memory copy of a one-cell library, brought up to date from the log (loaded
+        whole the first time, for new tables, or when the log no longer reaches back to it);
+        None for a library with cells."""
+        with self.con:  # one snapshot: the log's head and the vectors it describes
+            meta = dict(self.con.execute(
+                "SELECT key, value FROM meta WHERE key IN "
+                "('vector_cells_at', 'vector_count', 'vector_epoch')"))
+            if not self._searched_in_memory(int(meta.get("vector_cells_at", 0)),
+                                            int(meta.get("vector_count", 0))):
+                self._copy = None
+                return None
+            first, head = self.con.execute("SELECT min(seq), max(seq) FROM vector_log").fetchone()
+            copy, epoch = self._copy, meta.get("vector_epoch", "")
+            if copy is not None and copy.epoch == epoch and copy.seq == (head or 0):
+                return copy
+            if copy is None or copy.epoch != epoch or first is None or copy.seq < first - 1:
+                self._copy = self._load_copy(epoch, head or 0)
+            else:
+                changes = self.con.execute("SELECT chunk_id, collection FROM vector_log "
+                                           "WHERE seq > ? ORDER BY seq", (copy.seq,)).fetchall()
+                added = np.array(sorted(i for i, c in dict(changes).items() if c is not None),
+                                 dtype=np.int64)
+                self._copy = copy.changed(head, changes, added, self._floats(added))
+        return self._copy
+
+    def _load_copy(self, epoch: str, seq: int) -> ExactCopy:
+        rows = np.array(self.con.execute("SELECT rowid, collection FROM vector_codes "
+                                         "ORDER BY rowid").fetchall(), dtype=np.int64)
+        rows = rows.reshape(-1, 2)
+        return ExactCopy(epoch, seq, rows[:, 0].copy(), rows[:, 1].copy(), self._floats(rows[:, 0]))
