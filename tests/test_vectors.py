@@ -242,7 +242,7 @@ def test_a_copy_behind_the_log_is_loaded_again_and_training_ends_the_copy(
     writer.delete_documents([doc])
     for q in questions[:5]:
         assert reader.vectors.search(q, 10)[0] == _exact(writer, q, 10)
-    assert len(reader.vectors._copy.ids) == 2000
+    assert len(reader.vectors._copy) == 2000
     writer.vectors.train()
     assert writer.con.execute("SELECT count(*) FROM vector_log").fetchone()[0] == 0
     reader.vectors.search(questions[0], 5)

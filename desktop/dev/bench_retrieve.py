@@ -13,7 +13,8 @@ Per size: hybrid search (query embedding included), vector search alone, keyword
 (BM25 and the coverage check), recall@10 of the vector search against exact float search over
 the same vectors, exact numpy search and sqlite-vec's float KNN as references, memory at rest
 of a searching process (a child: the app's modules, embedder and one store), the database size,
-a search right after adding 1,000 chunks, the store's write rate at this size against an
+a search right after adding 1,000 chunks (and the same search after as long a pause with
+nothing changed), the store's write rate at this size against an
 empty store, and a real folder indexed into it (then forgotten) against an empty index.
 """
 
@@ -234,9 +235,10 @@ def _measure(path: Path, texts: list[str], questions: list[str], base: np.ndarra
                     (qv.tobytes(),)).fetchall())[1])
         root = store.roots()[0][0]
         fresh = mixed_vectors("mixtures", 1000 + WRITE_PROBE, base, seed=len(ids))
-        after_add, seen = [], 0
+        after_add, after_pause, seen = [], [], 0
         for trial in range(5):
-            doc_ids = _write(store, root, texts, fresh[:1000], f"new{trial}-")
+            doc_ids, wrote = _ms(lambda t=trial: _write(store, root, texts, fresh[:1000],
+                                                        f"new{t}-"))
             q = questions[trial % len(questions)]
             after_add.append(_ms(lambda q=q: retriever.search(q, k=10))[1])
             probe, _ = store.vectors.search(fresh[trial * 7], 1)
@@ -244,6 +246,10 @@ def _measure(path: Path, texts: list[str], questions: list[str], base: np.ndarra
                                           f"({','.join(map(str, doc_ids))})").fetchone()[0]
             seen += probe == [new_first + trial * 7]
             store.delete_documents(doc_ids)
+            retriever.search(q, k=10)
+            # The reference: the same search after as long a pause, with nothing changed.
+            time.sleep(wrote / 1000)
+            after_pause.append(_ms(lambda q=q: retriever.search(q, k=10))[1])
         rate = _write_rate(store, root, texts, fresh[1000:])
         row["index_chunks_per_s"] = index_rate(store, folder, embedder)
         retriever.close()
@@ -254,6 +260,7 @@ def _measure(path: Path, texts: list[str], questions: list[str], base: np.ndarra
                      ("evidence", evidence)):
         row[f"{name}_ms_p50"], row[f"{name}_ms_p95"] = _percentiles(xs)
     row.update({"recall@10": float(np.mean(recall)), "after_add_1000_ms": max(after_add),
+                "after_add_1000_ms_each": after_add, "after_pause_ms": max(after_pause),
                 "new_chunks_found": f"{seen}/5", "write_chunks_per_s": rate,
                 "write_rate_vs_empty": rate / empty_rate})
     return row
@@ -309,7 +316,9 @@ def _say_row(say: Report, size: int, r: dict) -> None:
         f"{r['evidence_ms_p95']:.1f} ms")
     say(f"{'':>9} at rest {r['rest_mb']:.0f} MB RSS, {r['rest_mb_above_empty']:+.0f} MB against "
         f"an empty index; a search right after adding 1,000 chunks {r['after_add_1000_ms']:.1f} "
-        f"ms (worst of 5; new chunks found {r['new_chunks_found']}); writes "
+        f"ms (worst of {' '.join(f'{t:.1f}' for t in r['after_add_1000_ms_each'])}; new chunks "
+        f"found {r['new_chunks_found']}), after as long a pause with no change "
+        f"{r['after_pause_ms']:.1f} ms; writes "
         f"{r['write_chunks_per_s']:.0f} chunks/s")
     say(f"RATIO hybrid p95 / hybrid over exact in-memory vectors p95 at {size}: "
         f"{r['hybrid_ms_p95'] / r['hybrid_exact_in_memory_ms_p95']:.2f}")

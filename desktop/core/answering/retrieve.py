@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from desktop.core.embedding.embedder import Embedder
 from desktop.core.errors import GroundedError
-from desktop.core.storage import keywords
+from desktop.core.storage import keywords, vectors
 from desktop.core.storage.keywords import STEM
 from desktop.core.storage.store import Store, connect
 
@@ -147,7 +147,7 @@ class Retriever:
         that is left out when the question has rarer ones (:meth:`_rare_terms`).
         """
         terms = keywords.search_words(question)
-        size = self.store.vectors.count()
+        size = vectors.stored_count(self._words)
         if size > KEYWORD_MAX_CHUNKS:
             terms = self._rare_terms(terms, size)
         query = keywords.match_query(terms)
@@ -217,7 +217,9 @@ class Retriever:
         """The ``k`` best passages for ``question``; ``mode`` is hybrid, vector or bm25."""
         scope = self.collection_ids(collections)
         t0 = time.perf_counter()
-        words = self._beside.submit(self._keywords, question, scope, mode)
+        # One connection (a :memory: store) cannot serve two threads: all runs here then.
+        beside = self._words is not self.store.con
+        words = self._beside.submit(self._keywords, question, scope, mode) if beside else None
         vec_ids: list[int] = []
         vec_scores: list[float] = []
         best: float | None = None
@@ -227,7 +229,7 @@ class Retriever:
             embed_ms = (time.perf_counter() - t0) * 1000
             vec_ids, vec_scores = self.vectors.search(query, self.candidates, scope)
             best = vec_scores[0] if vec_scores else 0.0
-        kw_ids, coverage = words.result()
+        kw_ids, coverage = words.result() if words else self._keywords(question, scope, mode)
         fit = embedder_fit(self.embedder.tokenizer, question)
         if mode == "vector":
             fused = list(zip(vec_ids, vec_scores, strict=True))
