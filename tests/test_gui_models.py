@@ -10,6 +10,8 @@ dialog is replaced (offscreen it would wait for a person).
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from gui_helpers import ANSWER_TIMEOUT_MS, QUESTION, index_by_drop, small_folder
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QPushButton
 
+import desktop.core.workspace as workspace_module
 from desktop.core.config import Settings, home
 from desktop.core.model.modelfile import bundled_model_path
 from desktop.dev.model_layouts import MODELS, make_home
@@ -90,11 +93,23 @@ def test_the_dialog_lists_every_apps_models_and_no_other_file(qtbot, person, mon
     assert "half-a-model (broken: truncated" in picker.note.toolTip()
     assert dialog.settings().model_folders == [str(own.resolve())]
     assert dialog.settings().model == ""
+    note = picker.note  # the dialog grows to show the note whole
+    qtbot.waitUntil(lambda: note.height() >= note.heightForWidth(note.width()), timeout=2000)
 
     picker.combo.showPopup()
     dialog.grab().save("/tmp/gui_models_dialog.png")
     picker.combo.view().window().grab().save("/tmp/gui_models_list.png")
     picker.combo.hidePopup()
+
+    # "Remove a folder" lists the folder added; choosing it takes its models off the list.
+    assert picker.remove.isEnabled()
+    (entry,) = picker.remove.menu().actions()
+    with qtbot.waitSignal(picker.scanned, timeout=SCAN_MS):
+        entry.trigger()
+    scanned(qtbot, picker)
+    assert lines(picker) == first and not picker.remove.isEnabled()
+    assert "Also searching" not in picker.note.text()
+    assert dialog.settings().model_folders == []
 
 
 def test_a_file_outside_the_list_can_still_be_chosen(qtbot, person, tmp_path):
@@ -147,8 +162,12 @@ def test_switching_models_takes_effect_for_the_next_answer(qtbot, make_window, p
 
     saved = json.loads((home().config / "settings.json").read_text())
     assert saved["model"] == blob and saved["model_folders"] == [str(own.resolve())]
-    assert label.text() == "Model: smollm2:135m · CPU · 1 thread"
+    assert label.text().startswith("Model: smollm2:135m · CPU · 1 thread")
     assert blob in label.toolTip()
+    # A model loaded here for the first time has its speed measured, then shown beside it.
+    qtbot.waitUntil(lambda: re.fullmatch(r"Model: smollm2:135m · CPU · 1 thread · \d+ "
+                                         r"tokens/s, first token \d+\.\d s", label.text()),
+                    timeout=60_000)
     with pytest.raises(RuntimeError, match="closed"):
         _ = old.llama  # the old model was freed when the new one loaded
     qtbot.waitUntil(lambda: label.width() >= label.sizeHint().width())  # laid out again
@@ -174,3 +193,18 @@ def test_a_model_chosen_before_is_named_at_start(qtbot, make_window, person):
     label = window.model_labels["model"]
     qtbot.waitUntil(lambda: label.text() == "Model: smollm2:135m · CPU · 1 thread",
                     timeout=120_000)
+
+
+def test_a_question_goes_before_the_speed_measure(qtbot, make_window, monkeypatch):
+    """A question asked while the model's speed is measured cancels the measure."""
+    monkeypatch.setattr(workspace_module, "SPEED_TOKENS", 100_000)  # minutes, if not cancelled
+    window = make_window()
+    qtbot.waitUntil(lambda: window.answers.measuring, timeout=120_000)
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(window.answers.answer_failed, timeout=30_000):
+        window.chat.question.setText("anything?")
+        qtbot.keyClick(window.chat.question, Qt.Key.Key_Return)
+    assert time.perf_counter() - t0 < 20
+    assert "nothing is indexed yet" in window.banner.label.text()
+    assert "tokens/s" not in window.model_labels["model"].text()
+    assert not window.answers.measuring

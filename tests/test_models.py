@@ -110,6 +110,15 @@ def test_grounded_models_lists_them(home, monkeypatch) -> None:
     human = runner.invoke(cli, ["models"]).stdout
     assert "LoRA adapters:" in human and "tone-lora" in human and "Unreadable:" in human
 
+    removed = runner.invoke(cli, ["models", "--remove-folder", str(own), "--json"])
+    assert removed.exit_code == 0, removed.output
+    left = {(m["source"], m["name"]) for m in json.loads(removed.stdout)["models"]}
+    assert ("your folder", "my-smollm2.Q4_1") not in left
+    assert set(MODELS) - {("your folder", "my-smollm2.Q4_1")} <= left
+    again = runner.invoke(cli, ["models", "--remove-folder", str(own)])
+    assert isinstance(again.exception, GroundedError)  # main() prints it as one line
+    assert "is not a folder added to search for models (added: none)" in str(again.exception)
+
 
 def test_an_answer_records_the_models_speed_for_the_list(home) -> None:
     from desktop.core.config import Settings
@@ -124,3 +133,28 @@ def test_an_answer_records_the_models_speed_for_the_list(home) -> None:
     bundled = next(m for m in found.models if m.source == "Grounded")
     assert bundled.tokens_per_s and bundled.tokens_per_s > 1
     assert bundled.first_token_ms and bundled.first_token_ms > 0
+
+
+def test_the_first_load_of_a_model_measures_its_speed_once(home, embedder, monkeypatch) -> None:
+    import re
+    import threading
+
+    from desktop.core.config import Settings
+    from desktop.core.model.engine import Engine
+    from desktop.core.workspace import Workspace
+
+    with Workspace(Settings(n_ctx=1024, n_threads=1), embedder=embedder) as ws:
+        states = list(ws.warm_up(threading.Event()))
+        data = ws.dirs.data
+    assert [(s.model, s.state) for s in states][-2:] == [("speed", "loading"), ("speed", "ready")]
+    measured = states[-1].detail
+    assert re.fullmatch(r"\d+ tokens/s, first token \d+\.\d s", measured), measured
+    listed = ModelCatalog(data / "models.json", (), home[0]).scan()
+    assert next(m for m in listed.models if m.source == "Grounded").tokens_per_s > 1
+
+    def no_generation(*_a, **_k):
+        raise AssertionError("the speed was measured again")
+
+    monkeypatch.setattr(Engine, "chat", no_generation)
+    with Workspace(Settings(n_ctx=1024, n_threads=1), embedder=embedder) as ws:
+        assert list(ws.warm_up(threading.Event()))[-1].detail == measured

@@ -248,3 +248,21 @@ def test_a_copy_behind_the_log_is_loaded_again_and_training_ends_the_copy(
     reader.vectors.search(questions[0], 5)
     assert reader.vectors._copy is None and reader.vectors.cells() > 1
     assert reader.vectors.memory_bytes() == reader.vectors.cells() * base.shape[1] * 4
+
+
+def test_a_search_inside_a_transaction_rolled_back_after_leaves_no_trace(two_connections, real):
+    writer, _, root = two_connections
+    base, questions = real
+    writer.vectors.search(questions[0], 5)  # the copy is loaded
+    new = _library(base, 3, seed=11)
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), writer.con:
+        _write(writer, root, new, prefix="maybe")
+        assert writer.vectors.search(new[1], 1)[1][0] > 0.99  # its own writes, from the codes
+        raise Undo
+    assert writer.vectors.search(new[1], 1)[1][0] < 0.99
+    for q in questions[:5]:
+        assert writer.vectors.search(q, 10)[0] == _exact(writer, q, 10)

@@ -9,6 +9,7 @@ import click
 
 from desktop.cli.terminal import emit, err
 from desktop.core.config import Settings, home
+from desktop.core.errors import GroundedError
 
 if TYPE_CHECKING:
     from desktop.core.model.discovery import Found
@@ -41,22 +42,34 @@ def _line(f: Found) -> str:
 @click.option("--add-folder", "add", type=click.Path(exists=True, file_okay=False,
                                                       path_type=Path),
               help="Search this folder too from now on (saved in the settings).")
+@click.option("--remove-folder", "remove", type=click.Path(path_type=Path),
+              help="Stop searching a folder added before (it may no longer exist).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def models(add: Path | None, as_json: bool) -> None:
+def models(add: Path | None, remove: Path | None, as_json: bool) -> None:
     """The GGUF models on this computer (LM Studio, GPT4All, Jan, Ollama, llama.cpp, the
     Hugging Face cache, your folders), told apart from adapters, embedders and projectors.
     Reads headers only; nothing is downloaded. `ask --model NAME` takes a listed name."""
+    from dataclasses import replace
+
     from desktop.core.model.discovery import catalog_for
 
     settings = Settings.load()
     if add is not None:
         folder = str(add.resolve())
         if folder not in settings.model_folders:
-            from dataclasses import replace
-
             settings = replace(settings, model_folders=[*settings.model_folders, folder])
             settings.save()
             err(f"added {folder} to the folders searched for models")
+    if remove is not None:
+        folder = str(remove.expanduser().resolve())
+        if folder not in settings.model_folders:
+            added = ", ".join(settings.model_folders) or "none"
+            raise GroundedError(f"{folder} is not a folder added to search for models "
+                                f"(added: {added})")
+        settings = replace(settings, model_folders=[f for f in settings.model_folders
+                                                    if f != folder])
+        settings.save()
+        err(f"no longer searching {folder} for models")
     catalog = catalog_for(home().data, tuple(settings.model_folders)).scan()
 
     def human() -> None:

@@ -47,11 +47,22 @@ NOTHING_INDEXED = ("nothing is indexed yet: add a folder first (drop it on the w
                    "`grounded index FOLDER`)")
 
 
+#: The reply that measures a model's speed the first time it loads here (about a second for
+#: the bundled model on 2 cores).
+SPEED_PROMPT = ({"role": "user", "content": "Say in two sentences what a library is for."},)
+SPEED_TOKENS = 24
+
+
+def speed_text(first_token_ms: float, tokens_per_s: float) -> str:
+    """A model's speed as the window shows it: "41 tokens/s, first token 0.3 s"."""
+    return f"{tokens_per_s:.0f} tokens/s, first token {first_token_ms / 1000:.1f} s"
+
+
 @dataclass(frozen=True)
 class ModelState:
     """A model's loading state, for the status bar: ``state`` is loading, ready or failed."""
 
-    model: str  # "embedder" | "model" | "adapters"
+    model: str  # "embedder" | "model" | "adapters" | "speed"
     state: str
     detail: str = ""
 
@@ -245,12 +256,15 @@ class Workspace:
 
     def warm_up(self, cancel: threading.Event) -> Generator[ModelState, None, None]:
         """Load the embedder, the model and the adapters, reporting each one's state (a
-        failure is a state, not an exception: the others still load)."""
+        failure is a state, not an exception: the others still load), then give the model's
+        speed here (``"speed"``: measured the first time this model file loads)."""
         steps = [("embedder", self._load_embedder), ("model", self._load_model)]
         if self.settings.adapters:
             steps.append(("adapters", self._load_adapters))
+        steps.append(("speed", lambda: self._model_speed(cancel)))
+        loaded = set()
         for name, load in steps:
-            if cancel.is_set():
+            if cancel.is_set() or (name == "speed" and "model" not in loaded):
                 return
             yield ModelState(name, "loading")
             try:
@@ -261,6 +275,7 @@ class Workspace:
                 log.exception("loading the %s failed", name)
                 yield ModelState(name, "failed", f"{type(exc).__name__}: {exc}")
             else:
+                loaded.add(name)
                 yield ModelState(name, "ready", detail)
 
     def _load_embedder(self) -> str:
@@ -274,6 +289,25 @@ class Workspace:
         where = f"{engine.n_gpu_layers} GPU layers" if engine.gpu_offload else "CPU"
         threads = f"{engine.n_threads} thread" + ("s" if engine.n_threads != 1 else "")
         return f"{engine.info.path.stem} · {where} · {threads}"
+
+    def _model_speed(self, cancel: threading.Event) -> str:
+        """The model's first-token time and tokens/s here ("" when not known). Measured with
+        a reply of :data:`SPEED_TOKENS` tokens the first time a model file loads (each answer
+        updates it), and kept for the model list; a question asked meanwhile cancels it."""
+        from desktop.core.jobs import run_job
+        from desktop.core.model.discovery import record_speed, recorded_speed
+
+        engine = self.engine()
+        speed = recorded_speed(self.dirs.data, engine.info.path)
+        if speed is None:
+            never_end = dict.fromkeys(engine.end_tokens(), float("-inf"))
+            generation = run_job(engine.chat(SPEED_PROMPT, max_tokens=SPEED_TOKENS,
+                                             cancel=cancel, logit_bias=never_end))
+            if generation.finish_reason == "cancelled" or not generation.tokens_per_s:
+                return ""
+            speed = (generation.first_token_ms, generation.tokens_per_s)
+            record_speed(self.dirs.data, engine.info.path, *speed)
+        return speed_text(*speed)
 
     def _load_adapters(self) -> str:
         self.attach_adapters()

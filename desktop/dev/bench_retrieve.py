@@ -210,6 +210,8 @@ def _measure(path: Path, texts: list[str], questions: list[str], base: np.ndarra
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32
                                ).reshape(len(rows), -1)
         del rows
+        # Made before any timing: the burst of numpy work would slow the next search.
+        fresh = mixed_vectors("mixtures", 1000 + WRITE_PROBE, base, seed=len(ids))
         retriever = Retriever(store, embedder)
         in_memory = Retriever(store, embedder)
         in_memory.vectors = _ExactVectors(ids, matrix)
@@ -234,7 +236,6 @@ def _measure(path: Path, texts: list[str], questions: list[str], base: np.ndarra
                     "SELECT rowid FROM bench_reference WHERE embedding MATCH ? AND k = 10",
                     (qv.tobytes(),)).fetchall())[1])
         root = store.roots()[0][0]
-        fresh = mixed_vectors("mixtures", 1000 + WRITE_PROBE, base, seed=len(ids))
         after_add, after_pause, seen = [], [], 0
         for trial in range(5):
             doc_ids, wrote = _ms(lambda t=trial: _write(store, root, texts, fresh[:1000],

@@ -39,6 +39,8 @@ class AnswerController(QObject):
         self.workspace = workspace
         self.lane = Lane("answer")
         self.asking: Job | None = None
+        self.warming: Job | None = None
+        self.measuring = False  # the warm-up is measuring the model's speed
         self.closed = False
 
     @property
@@ -50,17 +52,27 @@ class AnswerController(QObject):
         job = Job("loading models", self.workspace.warm_up)
         job.progress.connect(self._on_state)
         job.failed.connect(self.error)
+        job.finished.connect(lambda: setattr(self, "measuring", False))
+        self.warming = job
         return self.lane.submit(job)
 
     def _on_state(self, state: ModelState) -> None:
+        self.measuring = state.model == "speed" and state.state == "loading"
         self.model_state.emit(state)
         if state.state == "failed":
             self.error.emit(state.detail)
+
+    def _before_question(self) -> None:
+        """A question goes first: the speed measure in flight, if any, is cancelled (the
+        answer records the model's speed itself)."""
+        if self.measuring and self.warming is not None:
+            self.warming.cancel()
 
     def ask(self, question: str, collection: str | None, history: Sequence[str] = ()) -> Job:
         """Answer ``question`` from ``collection``; ``history``: the conversation's earlier
         questions, oldest first (a follow-up is searched with the one before it)."""
         history = list(history)
+        self._before_question()
         job = Job("answering", lambda cancel: self.workspace.ask(
             question, _scope(collection), cancel, history=history))
         job.progress.connect(self._on_token)
@@ -78,6 +90,7 @@ class AnswerController(QObject):
             self.token.emit(item.text)
 
     def compare(self, question: str, collection: str | None) -> Job:
+        self._before_question()
         job = Job("comparing", lambda cancel: self.workspace.compare(
             question, _scope(collection), cancel))
         job.progress.connect(self.compare_event)
@@ -107,6 +120,8 @@ class AnswerController(QObject):
 
     def close(self, wait_ms: int = 30_000) -> None:
         self.closed = True
+        if self.warming is not None:
+            self.warming.cancel()  # the steps left, and a speed measure in flight
         self.lane.wait(wait_ms)
 
 

@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self.tune_dialog: TuneDialog | None = None
         self.model_names: dict[str, str] = {}  # model file → the name the model list gives it
         self._model_ready: str | None = None  # the model's ready detail, while it is ready
+        self._model_speed = ""  # its tokens/s and first-token time here, once known
 
         self.banner = ErrorBanner(self)
         self.library_pane = LibraryPane(self)
@@ -349,6 +350,10 @@ class MainWindow(QMainWindow):
                                           sentence)
 
     def _on_model_state(self, state: ModelState) -> None:
+        if state.model == "speed":
+            self._model_speed = state.detail if state.state == "ready" else ""
+            self._show_model_name()
+            return
         label = self.model_labels[state.model]
         label.show()
         title = _MODEL_NAMES[state.model]
@@ -359,21 +364,24 @@ class MainWindow(QMainWindow):
         label.setStyleSheet("color: #d93025" if state.state == "failed" else "")
         if state.model == "model":
             self._model_ready = state.detail if state.state == "ready" else None
+            self._model_speed = ""
             self._show_model_name()
         if state.model == "adapters" and state.state != "loading":
             self.compare.set_adapters([Path(p).name for p, _ in self.workspace.adapters_on])
 
     def _show_model_name(self) -> None:
         """Name the ready model as the model list does (an Ollama blob's file stem is a hash,
-        its name the tag, "smollm2:135m"); the tooltip gives the file."""
-        path = self.workspace.settings.model
-        if self._model_ready is None or not path:
+        its name the tag, "smollm2:135m"), with its speed here once known; the tooltip gives
+        the file."""
+        if self._model_ready is None:
             return
+        path = self.workspace.settings.model
         stem, sep, rest = self._model_ready.partition(" · ")
-        name = self.model_names.get(path, stem) if stem == Path(path).stem else stem
+        name = self.model_names.get(path, stem) if path and stem == Path(path).stem else stem
+        speed = f" · {self._model_speed}" if self._model_speed else ""
         label = self.model_labels["model"]
-        label.setText(f"Model: {name}{sep}{rest}")
-        label.setToolTip(f"{self._model_ready}\n{path}")
+        label.setText(f"Model: {name}{sep}{rest}{speed}")
+        label.setToolTip(f"{self._model_ready}\n{path}" if path else self._model_ready)
 
     def name_model(self) -> Job:
         """Look up the settings' model in the model list (a warm scan takes milliseconds) and

@@ -1,4 +1,5 @@
-"""Settings → Model: the chat models found on this computer, a file of one's own, more folders.
+"""Settings → Model: the chat models found on this computer, a file of one's own, more folders
+(added and removed here).
 
 The list comes from ``core/model/discovery.py`` (LM Studio, GPT4All, Jan, Ollama, llama.cpp's
 cache, the Hugging Face cache and the folders added here), scanned on a job's thread: a warm
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -110,6 +112,9 @@ class ModelPicker(QWidget):
         add = QPushButton("Add a folder to search…", self)
         add.setToolTip("A folder of GGUF models of your own, searched from now on")
         add.clicked.connect(self._browse_folder)
+        self.remove = QPushButton("Remove a folder", self)
+        self.remove.setToolTip("Stop searching a folder added here")
+        self.remove.setMenu(QMenu(self.remove))
         self.note = QLabel(self)
         self.note.setWordWrap(True)
         self.note.setTextFormat(Qt.TextFormat.PlainText)
@@ -118,6 +123,7 @@ class ModelPicker(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(browse)
         buttons.addWidget(add)
+        buttons.addWidget(self.remove)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -154,10 +160,25 @@ class ModelPicker(QWidget):
             self.folders.append(folder)
         self.rescan()
 
+    def remove_folder(self, folder: str) -> None:
+        """Stop searching ``folder`` (kept in the settings on OK) and scan again."""
+        if folder in self.folders:
+            self.folders.remove(folder)
+        self.rescan()
+
+    def _list_folders(self) -> None:
+        """The "Remove a folder" menu: one entry per folder added, the button off if none."""
+        menu = self.remove.menu()
+        menu.clear()
+        for folder in self.folders:
+            menu.addAction(_short(folder), lambda f=folder: self.remove_folder(f))
+        self.remove.setEnabled(bool(self.folders))
+
     # -- scanning -------------------------------------------------------------------------
 
     def rescan(self) -> Job | None:
         """Scan for models on a job's thread (once the scan in flight, if any, has ended)."""
+        self._list_folders()
         if self.job is not None and not self.job.ended:
             self._again = True
             return None
@@ -193,8 +214,9 @@ class ModelPicker(QWidget):
         window = self.window()
         if window is self or not window.isVisible():
             return
-        need = (window.heightForWidth(window.width()) if window.hasHeightForWidth()
-                else window.sizeHint().height())
+        need = window.sizeHint().height()
+        if window.hasHeightForWidth():
+            need = max(need, window.heightForWidth(window.width()))
         if need > window.height():
             window.resize(window.width(), need)
 

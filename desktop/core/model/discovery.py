@@ -298,6 +298,14 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def recorded_speed(data_dir: Path, model_path: str | Path) -> tuple[float, float] | None:
+    """(first-token ms, tokens/s) of ``model_path`` as last measured here, or None."""
+    speed = _read_json(data_dir / SPEEDS_FILE).get(str(model_path))
+    if not isinstance(speed, dict) or not speed.get("tokens_per_s"):
+        return None
+    return float(speed.get("first_token_ms", 0.0)), float(speed["tokens_per_s"])
+
+
 def record_speed(data_dir: Path, model_path: str | Path, first_token_ms: float,
                  tokens_per_s: float) -> None:
     """Remember how fast ``model_path`` answered here (its latest answer), for the list."""

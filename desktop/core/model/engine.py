@@ -326,6 +326,11 @@ class Engine:
                 self._token_table = TokenTable.build(pieces, ends, opener[0])
         return self._token_table or None
 
+    def end_tokens(self) -> list[int]:
+        """The model's end-of-generation tokens (banned, they make a reply of fixed length)."""
+        llm = self.llama
+        return [t for t in range(llm.n_vocab()) if self._is_eog(self._vocab, t)]
+
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes in the model's context (for the context budget)."""
         return len(self.tokenize(text))

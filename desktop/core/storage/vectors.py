@@ -11,8 +11,8 @@ Cells are an inverted file (IVF): the vectors are clustered by spherical k-means
 :data:`CELLS` centroids (``vector_cells``), and each vector is filed under its nearest one. A
 search ranks the centroids (a few hundred microseconds in numpy), asks sqlite-vec for the
 nearest codes inside the :data:`PROBES` best cells and the wanted collections, and re-scores
-the best of those with their floats. Nothing is held in memory but the centroids, and a change
-is visible to the next query: no copy of the vectors needs reloading.
+the best of those with their floats. A library with cells holds nothing in memory but the
+centroids, and a change is visible to the next query: no copy of the vectors needs reloading.
 
 A library below :data:`FIRST_CELLS_AT` vectors has one cell. Its floats (at most 25 MB) are
 searched exactly in memory instead (:class:`ExactCopy`): numpy scores 10k vectors in 0.4 ms
@@ -410,7 +410,10 @@ class VectorTable:
     def _exact_copy(self) -> ExactCopy | None:
         """The in-memory copy of a one-cell library, brought up to date from the log (loaded
         whole the first time, for new tables, or when the log no longer reaches back to it);
-        None for a library with cells."""
+        None for a library with cells, or inside a transaction of this connection (what it
+        wrote may yet be rolled back: sqlite-vec searches the codes then)."""
+        if self.con.in_transaction:
+            return None
         with self.con:  # one snapshot: the log's head and the vectors it describes
             meta = dict(self.con.execute(
                 "SELECT key, value FROM meta WHERE key IN "
@@ -425,7 +428,8 @@ class VectorTable:
             if copy is not None and copy.epoch == epoch and copy.seq == (head or 0):
                 return copy
             first = self.con.execute("SELECT min(seq) FROM vector_log").fetchone()[0]
-            if copy is None or copy.epoch != epoch or first is None or copy.seq < first - 1:
+            if (copy is None or copy.epoch != epoch or first is None or copy.seq < first - 1
+                    or copy.seq > head):
                 self._copy = self._load_copy(epoch, head or 0)
             else:
                 changes = self.con.execute("SELECT chunk_id, collection FROM vector_log "
