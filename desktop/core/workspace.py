@@ -47,8 +47,8 @@ NOTHING_INDEXED = ("nothing is indexed yet: add a folder first (drop it on the w
                    "`grounded index FOLDER`)")
 
 
-#: The reply that measures a model's speed the first time it loads here (about a second for
-#: the bundled model on 2 cores).
+#: The reply that measures a model's speed the first time it loads here (0.3-0.5 s for the
+#: bundled model on 2 cores).
 SPEED_PROMPT = ({"role": "user", "content": "Say in two sentences what a library is for."},)
 SPEED_TOKENS = 24
 
