@@ -301,8 +301,12 @@ class Workspace:
         speed = recorded_speed(self.dirs.data, engine.info.path)
         if speed is None:
             never_end = dict.fromkeys(engine.end_tokens(), float("-inf"))
-            generation = run_job(engine.chat(SPEED_PROMPT, max_tokens=SPEED_TOKENS,
-                                             cancel=cancel, logit_bias=never_end))
+            try:
+                generation = run_job(engine.chat(SPEED_PROMPT, max_tokens=SPEED_TOKENS,
+                                                 cancel=cancel, logit_bias=never_end))
+            except (GroundedError, RuntimeError) as exc:  # answers will say; this stays quiet
+                log.warning("could not measure the speed of %s: %s", engine.info.path, exc)
+                return ""
             if generation.finish_reason == "cancelled" or not generation.tokens_per_s:
                 return ""
             speed = (generation.first_token_ms, generation.tokens_per_s)
