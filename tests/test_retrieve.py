@@ -103,3 +103,34 @@ def test_a_term_in_too_many_chunks_is_left_out_of_a_large_librarys_bm25(library,
     assert rare == library.keyword_search("sunlight", 5) and len(rare) == 1
     assert library._vocabulary == {"day": 2, "sunlight": 1}
     assert len(library.keyword_search("day", 5)) == 2  # all common: the rarest stays
+
+
+def test_an_edit_and_a_forget_by_another_connection_are_seen_by_the_next_search(
+        library, store, embedder, tmp_path):
+    """As in the window: the indexer writes on its own connection while the answer lane's
+    retriever holds the small library's vectors in memory."""
+    from desktop.core.storage.store import Store
+
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    note = extra / "new.txt"
+    note.write_text("Penguins huddle together to stay warm in Antarctica.")
+    library.search("warm", k=1)  # the vectors are in memory now
+    with Store.open(store.path) as writer:
+        _index(writer, embedder, extra, "work")
+        penguins = library.search("huddling birds in the cold", k=1).passages[0]
+        assert penguins.path == str(note)
+        note.write_text("Camels store fat in their humps to cross the desert.")
+        _index(writer, embedder, extra, "work")  # its chunk replaced, under the same id
+        top = library.search("animals crossing dry sand", k=1, mode="vector").passages[0]
+        assert top.path == str(note) and top.text.startswith("Camels")
+        assert top.chunk_id == penguins.chunk_id
+        q = embedder.embed(["animals crossing dry sand"])[0]
+        rows = writer.con.execute("SELECT id, embedding FROM chunk_floats").fetchall()
+        exact = {i: float(np.frombuffer(v, dtype=np.float32) @ q) for i, v in rows}
+        ids, scores = library.vectors.search(q, 3)
+        assert scores == pytest.approx([exact[i] for i in ids], abs=1e-5)  # today's vectors
+        root = next(r for r in writer.roots() if r[2] == str(extra))
+        writer.forget_root(root[0])
+        found = library.search("animals crossing dry sand", k=5, mode="vector").passages
+        assert found and all(p.path != str(note) for p in found)
