@@ -33,8 +33,9 @@ def _line(f: Found) -> str:
                     "chat template" if f.chat_template else "no chat template",
                     fits[f.fits_memory]]
         if f.tokens_per_s:
-            details.append(f"{f.tokens_per_s:.0f} tokens/s here, first token "
-                           f"{(f.first_token_ms or 0) / 1000:.1f} s")
+            from desktop.core.model.discovery import speed_text
+
+            details.append(f"{speed_text(f.first_token_ms or 0, f.tokens_per_s)} here")
     return f"  {f.name}  [{f.source}]  " + " · ".join(d for d in details if d)
 
 

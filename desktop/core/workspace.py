@@ -53,11 +53,6 @@ SPEED_PROMPT = ({"role": "user", "content": "Say in two sentences what a library
 SPEED_TOKENS = 24
 
 
-def speed_text(first_token_ms: float, tokens_per_s: float) -> str:
-    """A model's speed as the window shows it: "41 tokens/s, first token 0.3 s"."""
-    return f"{tokens_per_s:.0f} tokens/s, first token {first_token_ms / 1000:.1f} s"
-
-
 @dataclass(frozen=True)
 class ModelState:
     """A model's loading state, for the status bar: ``state`` is loading, ready or failed."""
@@ -295,7 +290,7 @@ class Workspace:
         a reply of :data:`SPEED_TOKENS` tokens the first time a model file loads (each answer
         updates it), and kept for the model list; a question asked meanwhile cancels it."""
         from desktop.core.jobs import run_job
-        from desktop.core.model.discovery import record_speed, recorded_speed
+        from desktop.core.model.discovery import record_speed, recorded_speed, speed_text
 
         engine = self.engine()
         speed = recorded_speed(self.dirs.data, engine.info.path)

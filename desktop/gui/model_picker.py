@@ -66,8 +66,9 @@ def model_tip(found: Found) -> str:
     if not found.chat_template:
         lines.append("no chat template of its own (ChatML is used)")
     if found.tokens_per_s:
-        lines.append(f"{found.tokens_per_s:.0f} tokens/s here, first token after "
-                     f"{(found.first_token_ms or 0) / 1000:.1f} s")
+        from desktop.core.model.discovery import speed_text  # loaded by the scan already
+
+        lines.append(f"Here: {speed_text(found.first_token_ms or 0, found.tokens_per_s)}")
     return "\n".join(lines)
 
 

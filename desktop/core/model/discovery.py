@@ -298,6 +298,12 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def speed_text(first_token_ms: float, tokens_per_s: float) -> str:
+    """A model's measured speed as the window and the CLI show it:
+    "41 tokens/s, first token 0.3 s"."""
+    return f"{tokens_per_s:.0f} tokens/s, first token {first_token_ms / 1000:.1f} s"
+
+
 def recorded_speed(data_dir: Path, model_path: str | Path) -> tuple[float, float] | None:
     """(first-token ms, tokens/s) of ``model_path`` as last measured here, or None."""
     speed = _read_json(data_dir / SPEEDS_FILE).get(str(model_path))

@@ -296,8 +296,9 @@ class VectorTable:
 
     def memory_bytes(self) -> int:
         """What searching holds in memory: the centroids, or a one-cell library's floats."""
-        if self._searched_in_memory(self.cells_at(), self.count()):
-            return self.count() * (self._dim() * 4 + 16)
+        count = self.count()
+        if self._searched_in_memory(self.cells_at(), count):
+            return count * (self._dim() * 4 + 16)
         return int(self._load_cells()[0].nbytes)
 
     @staticmethod
