@@ -135,7 +135,11 @@ def test_settings_are_saved_and_applied(qtbot, make_window):
     assert window.workspace.engine().n_ctx == 2048
     dialog = window.open_settings()
     dialog.passages.setValue(3)
-    dialog.sentences.setValue(0)
+    assert dialog.reading.currentData() is None  # by the model's size, the default
+    qtbot.waitUntil(lambda: "135M" in dialog.reading.itemText(0), timeout=30_000)
+    assert dialog.reading.itemText(0) == ("By the model's size (this 135M model: the 2 evidence "
+                                          "sentences)")
+    dialog.reading.setCurrentIndex(dialog.reading.findData(0))
     dialog.n_ctx.setValue(1024)
     assert dialog.quote.currentData() == "auto"  # the default
     dialog.quote.setCurrentIndex(dialog.quote.findData("never"))

@@ -107,8 +107,11 @@ def test_grounded_models_lists_them(home, monkeypatch) -> None:
     data = json.loads(listed.stdout)
     names = {(m["source"], m["name"]) for m in data["models"] if m["kind"] == "model"}
     assert set(MODELS) <= names
+    assert {m["evidence_sentences"] for m in data["models"] if m["kind"] == "model"} == {2}
+    assert all("evidence_sentences" not in m for m in data["models"] if m["kind"] != "model")
     human = runner.invoke(cli, ["models"]).stdout
     assert "LoRA adapters:" in human and "tone-lora" in human and "Unreadable:" in human
+    assert "135M · Q4_1 · 98 MB" in human and "reads the 2 evidence sentences" in human
 
     removed = runner.invoke(cli, ["models", "--remove-folder", str(own), "--json"])
     assert removed.exit_code == 0, removed.output
@@ -158,3 +161,19 @@ def test_the_first_load_of_a_model_measures_its_speed_once(home, embedder, monke
     monkeypatch.setattr(Engine, "chat", no_generation)
     with Workspace(Settings(n_ctx=1024, n_threads=1), embedder=embedder) as ws:
         assert list(ws.warm_up(threading.Event()))[-1].detail == measured
+
+
+def test_what_a_model_reads_follows_its_size_unless_set(home) -> None:
+    from desktop.core.answering.reading import WHOLE_PASSAGES_FROM, reading_text, sentences_for
+    from desktop.core.config import Settings
+    from desktop.core.workspace import Workspace
+
+    assert sentences_for(135_000_000) == 2 and sentences_for(WHOLE_PASSAGES_FROM) == 0
+    assert sentences_for(8_000_000_000, setting=3) == 3
+    assert sentences_for(135_000_000, setting=0) == 0
+    assert reading_text(0) == "whole passages" and reading_text(1) == "the 1 evidence sentence"
+    with Workspace(Settings(n_ctx=1024, n_threads=1)) as ws:
+        assert ws.engine().info.parameters == 134_515_008  # the bundled file's tensors
+        assert ws.answerer(None).sentences == 2
+    with Workspace(Settings(n_ctx=1024, n_threads=1, focus_sentences=0)) as ws:
+        assert ws.answerer(None).sentences == 0

@@ -20,7 +20,7 @@ from desktop.cli.terminal import (
     settings_with,
     workspace,
 )
-from desktop.core.answering.evidence import FOCUS_SENTENCES, answer_span
+from desktop.core.answering.evidence import answer_span
 from desktop.core.jobs import run_job
 
 if TYPE_CHECKING:
@@ -36,7 +36,8 @@ def scope_options(f):
                           "question in a script the model hardly knows).")(f)
     f = click.option("--sentences", "sentences", type=click.IntRange(0, 50),
                      help="Evidence sentences shown first and carried by the prompt; 0: the "
-                          "prompt carries whole passages (default: the settings', 2).")(f)
+                          "prompt carries whole passages (default: the settings'; unless set "
+                          "there, by the model's size).")(f)
     f = click.option("--k", "k", type=click.IntRange(1, 50),
                      help="Passages per answer (default: the settings', 5).")(f)
     return click.option("--collection", "-c", "collections", multiple=True,
@@ -214,18 +215,23 @@ def compare(question: str, collections: tuple[str, ...], k: int | None, sentence
 @click.option("--no-answers", is_flag=True, help="Retrieval metrics only (no model).")
 @click.option("--k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
               help="Passages per answer.")
-@click.option("--sentences", type=click.IntRange(0, 50), default=FOCUS_SENTENCES,
-              show_default=True, help="Evidence sentences the prompt carries (0: whole passages).")
+@click.option("--sentences", type=click.IntRange(0, 50),
+              help="Evidence sentences the prompt carries (0: whole passages; default: by the "
+                   "model's size).")
 @click.option("--quote/--free", default=None,
               help="Every answer quotes a source verbatim, or none does (default: auto, "
                    "quotes for a question in a script the model hardly knows).")
 @click.option("--follow-ups", "follow_ups", type=click.Path(path_type=Path),
               help="A follow-ups JSONL file over this dataset (tests/data/follow_ups.jsonl): "
                    "adds follow-up recall@5 with and without the conversation.")
+@click.option("--configs", default="",
+              help="Answer only these configurations, comma-separated (e.g. hybrid,oracle); "
+                   "default: all.")
 @model_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: bool,
-          k: int, sentences: int, quote: bool | None, follow_ups: Path | None,
+          k: int, sentences: int | None, quote: bool | None, follow_ups: Path | None,
+          configs: str,
           model: Path | None, adapters: tuple[str, ...], adapter_scales: tuple[float, ...],
           as_json: bool) -> None:
     """Retrieval and answer quality on DATASET (a folder of ../shared/eval), per configuration.
@@ -262,7 +268,9 @@ def eval_(dataset: Path, questions: Path | None, limit: int | None, no_answers: 
         else:
             line.show(p)
 
-    result = run_job(evaluate.run(ds, settings, answers=not no_answers, follow_ups=pairs), show)
+    only = [c.strip() for c in configs.split(",") if c.strip()]
+    result = run_job(evaluate.run(ds, settings, answers=not no_answers, follow_ups=pairs,
+                                  configs=only), show)
     line.end()
     rows, languages = result.configurations, result.recall_by_language
 

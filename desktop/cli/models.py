@@ -15,26 +15,21 @@ if TYPE_CHECKING:
     from desktop.core.model.discovery import Found
 
 
-def _size(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
-
-
-def _params(n: int) -> str:
-    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
-
-
 def _line(f: Found) -> str:
+    from desktop.core.answering.reading import reading_text, sentences_for
+    from desktop.core.model.discovery import parameters_text, size_text, speed_text
+
     if f.kind == "broken":
         return f"  {f.name}  [{f.source}]  broken: {f.error}"
     fits = {True: "fits in memory", False: "too large for the memory free now", None: ""}
-    details = [f.architecture, _params(f.parameters), f.quantization, _size(f.size_bytes)]
+    details = [f.architecture, parameters_text(f.parameters), f.quantization,
+               size_text(f.size_bytes)]
     if f.kind == "model":
         details += [f"{f.context_length} context" if f.context_length else "",
                     "chat template" if f.chat_template else "no chat template",
-                    fits[f.fits_memory]]
+                    fits[f.fits_memory],
+                    f"reads {reading_text(sentences_for(f.parameters))}"]
         if f.tokens_per_s:
-            from desktop.core.model.discovery import speed_text
-
             details.append(f"{speed_text(f.first_token_ms or 0, f.tokens_per_s)} here")
     return f"  {f.name}  [{f.source}]  " + " · ".join(d for d in details if d)
 
@@ -86,4 +81,9 @@ def models(add: Path | None, remove: Path | None, as_json: bool) -> None:
         if not catalog.models:
             click.echo("No GGUF models found; add a folder to search with --add-folder.")
 
-    emit({"models": [f.to_dict() for f in catalog.found]}, as_json, human)
+    from desktop.core.answering.reading import sentences_for
+
+    # evidence_sentences: what the model reads by its size (0: whole passages).
+    emit({"models": [f.to_dict() | ({"evidence_sentences": sentences_for(f.parameters)}
+                                    if f.kind == "model" else {})
+                     for f in catalog.found]}, as_json, human)

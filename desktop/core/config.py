@@ -85,9 +85,9 @@ class Settings:
     n_ctx: int = 4096
     #: Passages retrieved per answer.
     passages: int = 5
-    #: Evidence sentences shown and carried by the prompt (0: it carries whole passages); see
-    #: answering/evidence.py.
-    focus_sentences: int = 2
+    #: Evidence sentences the prompt carries (0: whole passages); None: by the model's size
+    #: (answering/reading.py). The evidence shown is the same either way.
+    focus_sentences: int | None = None
     #: When answers quote a source word for word (core/answering/quote.py): "auto" (questions in a
     #: script the model hardly knows), "always" or "never".
     quote_answers: str = "auto"

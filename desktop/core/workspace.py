@@ -200,13 +200,14 @@ class Workspace:
         return self._retriever
 
     def answerer(self, retriever: Retriever | None) -> Answerer:
-        """An :class:`Answerer` on the engine with the settings' passages, sentences and
-        quoting."""
+        """An :class:`Answerer` on the engine with the settings' passages, quoting and
+        evidence sentences (by the model's size unless set)."""
         from desktop.core.answering.answer import Answerer
+        from desktop.core.answering.reading import sentences_for
 
-        s = self.settings
-        return Answerer(self.engine(), retriever, k=s.passages, sentences=s.focus_sentences,
-                        quote=s.quote_answers)
+        s, engine = self.settings, self.engine()
+        return Answerer(engine, retriever, k=s.passages, quote=s.quote_answers,
+                        sentences=sentences_for(engine.info.parameters, s.focus_sentences))
 
     # -- adapters -------------------------------------------------------------------------
 

@@ -39,19 +39,11 @@ NOT_OFFERED = (("adapter", "LoRA adapter"), ("embedder", "embedder"),
 _TOOLTIP = Qt.ItemDataRole.ToolTipRole
 
 
-def size_text(n: int) -> str:
-    """A file size as people read it: "98 MB", "4.1 GB"."""
-    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
-
-
-def parameters_text(n: int) -> str:
-    """A weight count: "135M", "7.2B"."""
-    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
-
-
 def model_line(found: Found, bundled: bool = False) -> str:
     """One model as the list shows it: "name — source · 135M · Q4_1 · 98 MB", marked when it
     is the bundled default or too large for the memory free now."""
+    from desktop.core.model.discovery import parameters_text, size_text  # loaded by the scan
+
     source = "bundled (default)" if bundled else found.source
     details = [parameters_text(found.parameters) if found.parameters else "",
                found.quantization, size_text(found.size_bytes)]
@@ -60,9 +52,13 @@ def model_line(found: Found, bundled: bool = False) -> str:
 
 
 def model_tip(found: Found) -> str:
-    """The details a tooltip adds: the file, architecture, context, template, speed here."""
+    """The details a tooltip adds: the file, architecture, context, template, what it reads,
+    speed here."""
+    from desktop.core.answering.reading import reading_text, sentences_for
+
     lines = [found.path, f"{found.architecture or 'unknown architecture'}, "
-             f"{found.context_length or '?'} tokens of context"]
+             f"{found.context_length or '?'} tokens of context",
+             f"Reads {reading_text(sentences_for(found.parameters))} (by its size)"]
     if not found.chat_template:
         lines.append("no chat template of its own (ChatML is used)")
     if found.tokens_per_s:
@@ -100,6 +96,7 @@ class ModelPicker(QWidget):
         self.data_dir = data_dir
         self.folders = list(folders)
         self.catalog: Catalog | None = None
+        self._bundled = ""  # the bundled model's resolved path, once scanned
         self.job: Job | None = None
         self._again = False  # a folder was added while a scan ran: scan once more after it
         self.combo = QComboBox(self)
@@ -140,6 +137,19 @@ class ModelPicker(QWidget):
     def model(self) -> str:
         """The model setting chosen: a GGUF path, or "" for the bundled model."""
         return str(self.combo.currentData() or "")
+
+    def parameters(self) -> int:
+        """The weights of the model chosen, from the scan's headers (0 before the first scan,
+        or for a file that cannot be read)."""
+        if self.catalog is None:
+            return 0
+        path = self.model() or self._bundled
+        for found in self.catalog.models:
+            if found.path == path or str(Path(found.path).resolve()) == path:
+                return found.parameters
+        from desktop.core.model.discovery import describe
+
+        return describe(Path(path), Path(path).stem, "").parameters if path else 0
 
     def names(self) -> dict[str, str]:
         """Each model found, by path: its name (an Ollama blob's is its tag)."""
@@ -201,7 +211,7 @@ class ModelPicker(QWidget):
 
     def _on_scanned(self, result: tuple[Catalog, str]) -> None:
         catalog, bundled = result
-        self.catalog = catalog
+        self.catalog, self._bundled = catalog, bundled
         self._fill(catalog.models, bundled, self.model())
         self.note.setText(self._summary(catalog))
         self.note.setToolTip("\n".join(f"{f.name} ({f.kind}{': ' + f.error if f.error else ''})"

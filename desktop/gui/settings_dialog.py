@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.answering.reading import reading_text, sentences_for
 from desktop.core.config import Settings, default_dirs, home
 from desktop.gui import theme
 from desktop.gui.model_picker import ModelPicker
@@ -142,14 +143,19 @@ class SettingsDialog(QDialog):
         self.passages = QSpinBox(self)
         self.passages.setRange(1, 50)
         self.passages.setValue(settings.passages)
-        self.sentences = QSpinBox(self)
-        self.sentences.setRange(0, 50)
-        self.sentences.setSpecialValueText("Whole passages")
-        self.sentences.setToolTip("The evidence: the sentences of the passages that best answer "
-                                  "the question, shown first and read by the model; a small "
-                                  "model answers better from a few. A large model can read "
-                                  "whole passages (the evidence is still shown).")
-        self.sentences.setValue(settings.focus_sentences)
+        self.reading = QComboBox(self)
+        self.reading.setToolTip("The evidence: the sentences of the passages that best answer "
+                                "the question, shown first. A small model answers better from "
+                                "them alone; a large one reads whole passages, as many as fit "
+                                "its context (the evidence is still shown first).")
+        self.reading.addItem("By the model's size", None)
+        self.reading.addItem("Whole passages", 0)
+        for n in sorted({1, 2, 3, 4, 5, settings.focus_sentences or 1}):
+            self.reading.addItem(f"{n} evidence sentence{'s' if n != 1 else ''}", n)
+        self.reading.setCurrentIndex(self.reading.findData(settings.focus_sentences))
+        self.models.combo.currentIndexChanged.connect(self.show_reading)
+        self.models.scanned.connect(self.show_reading)
+        self.show_reading()
         self.quote = QComboBox(self)
         for mode, label in QUOTE_CHOICES.items():
             self.quote.addItem(label, mode)
@@ -186,7 +192,7 @@ class SettingsDialog(QDialog):
         form.addRow("Threads", self.threads)
         form.addRow("Context size", self.n_ctx)
         form.addRow("Passages per answer", self.passages)
-        form.addRow("Evidence sentences", self.sentences)
+        form.addRow("The model reads", self.reading)
         form.addRow("Answers", self.quote)
         form.addRow("Data folder", _path_row(self.data_dir, self._browse_data))
         form.addRow("Scans", self.ocr)
@@ -205,6 +211,17 @@ class SettingsDialog(QDialog):
         layout.addWidget(buttons)
         self.ocr_languages.textChanged.connect(self.check_languages)
         self.check_languages()
+
+    def show_reading(self, *_) -> None:
+        """Name what "By the model's size" means for the model chosen now."""
+        parameters = self.models.parameters()
+        text = "By the model's size"
+        if parameters:
+            from desktop.core.model.discovery import parameters_text  # loaded by the scan
+
+            reads = reading_text(sentences_for(parameters))
+            text += f" (this {parameters_text(parameters)} model: {reads})"
+        self.reading.setItemText(0, text)
 
     def add_adapter(self, path: str, scale: float = 1.0) -> AdapterRow:
         row = AdapterRow(path, scale, self)
@@ -256,7 +273,7 @@ class SettingsDialog(QDialog):
             n_threads=self.threads.value(),
             n_ctx=self.n_ctx.value(),
             passages=self.passages.value(),
-            focus_sentences=self.sentences.value(),
+            focus_sentences=self.reading.currentData(),
             quote_answers=self.quote.currentData(),
             data_dir=self.data_dir.text().strip(),
             ocr=self.ocr.isChecked(),

@@ -308,14 +308,19 @@ class EvalResult:
 
 
 def run(dataset: Dataset, settings: Settings, answers: bool = True,
-        follow_ups: Sequence[dict] = ()
+        follow_ups: Sequence[dict] = (), configs: Sequence[str] = ()
         ) -> Generator[Progress | AnswerProgress, None, EvalResult]:
     """Index ``dataset``'s corpus into a throwaway workspace built from ``settings`` (its
     model, passages, sentences, quoting and adapters), then measure retrieval and evidence in
     every mode, the sentence check, the ``follow_ups`` pairs (when given) and, with
-    ``answers``, every answer configuration (the adapter ones when ``settings`` attach
-    adapters). Yields indexing progress, then one :class:`AnswerProgress` per answer.
+    ``answers``, the answer ``configs`` (all of them when empty: the adapter ones too when
+    ``settings`` attach adapters). Yields indexing progress, then one :class:`AnswerProgress`
+    per answer.
     """
+    unknown = sorted(set(configs) - set(ANSWER_CONFIGS + ADAPTER_CONFIGS))
+    if unknown:
+        raise GroundedError(f"unknown answer configuration {', '.join(unknown)}: choose from "
+                            f"{', '.join(ANSWER_CONFIGS + ADAPTER_CONFIGS)}")
     with temporary_workdir() as tmp:
         root = Path(tmp)
         dirs = Dirs(config=root / "config", data=root / "data", logs=root / "logs")
@@ -334,7 +339,8 @@ def run(dataset: Dataset, settings: Settings, answers: bool = True,
             followed = follow_up_metrics(retriever, follow_ups, doc_id_of) if follow_ups else {}
             if answers:
                 adapters = ws.attach_adapters(strict=True)  # checked before any answer
-                answered = yield from _answer_rows(ws.answerer(retriever), dataset, adapters)
+                answered = yield from _answer_rows(ws.answerer(retriever), dataset, adapters,
+                                                   configs)
                 for config, row in answered.items():
                     rows.setdefault(config, {}).update(row)
     return EvalResult(dataset.name, len(dataset.questions),
@@ -342,11 +348,15 @@ def run(dataset: Dataset, settings: Settings, answers: bool = True,
                       followed)
 
 
-def _answer_rows(answerer: Answerer, ds: Dataset, adapters: list[tuple[str, float]]
+def _answer_rows(answerer: Answerer, ds: Dataset, adapters: list[tuple[str, float]],
+                 only: Sequence[str] = ()
                  ) -> Generator[AnswerProgress, None, dict[str, dict[str, float]]]:
-    """Answer each question in every answer configuration, yielding progress per answer."""
-    configs = ANSWER_CONFIGS + (ADAPTER_CONFIGS if adapters else ())
-    total = len(configs) * len(ds.questions) + (len(configs) - 1) * len(ds.unanswerable)
+    """Answer each question in every answer configuration (or those in ``only``), yielding
+    progress per answer."""
+    configs = tuple(c for c in ANSWER_CONFIGS + (ADAPTER_CONFIGS if adapters else ())
+                    if not only or c in only)
+    total = (len(configs) * len(ds.questions)
+             + sum(c != "oracle" for c in configs) * len(ds.unanswerable))
     done, start = 0, time.monotonic()
     gold = gold_passages(answerer.retriever.store, ds.questions)
     reference = reference_passages(answerer.retriever, ds.questions, answerer.k)

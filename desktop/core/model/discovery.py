@@ -11,7 +11,6 @@ size and modification time, so a second scan costs a walk and a ``stat`` per fil
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import sys
@@ -21,7 +20,12 @@ from pathlib import Path
 
 import gguf
 
-from desktop.core.model.modelfile import available_memory, bundled_model_path, gguf_header
+from desktop.core.model.modelfile import (
+    available_memory,
+    bundled_model_path,
+    gguf_header,
+    parameter_count,
+)
 
 #: Folder depth a walk follows below a source's root (LM Studio: publisher/repo/file).
 MAX_DEPTH = 6
@@ -215,7 +219,7 @@ def describe(path: Path, name: str, source: str, kind_hint: str = "") -> Found:
     kind = kind_hint if kind_hint in ("adapter", "projector") else _kind(meta)
     return Found(
         name=name, source=source, path=str(path), kind=kind, size_bytes=size, architecture=arch,
-        parameters=sum(math.prod(shape) for shape in tensors.values()),
+        parameters=parameter_count(tensors),
         quantization=_quantization(meta),
         context_length=int(meta.get(f"{arch}.context_length") or 0),
         chat_template=bool(meta.get("tokenizer.chat_template")),
@@ -296,6 +300,16 @@ def _read_json(path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def size_text(n: int) -> str:
+    """A file size as people read it: "98 MB", "4.1 GB"."""
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
+def parameters_text(n: int) -> str:
+    """A weight count: "135M", "7.2B"."""
+    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
 
 
 def speed_text(first_token_ms: float, tokens_per_s: float) -> str:

@@ -51,6 +51,15 @@ class ModelInfo:
     def has_chat_template(self) -> bool:
         return bool(self.chat_template)
 
+    @property
+    def parameters(self) -> int:
+        return parameter_count(self.tensors)
+
+
+def parameter_count(tensors: Mapping[str, tuple[int, ...]]) -> int:
+    """The weights a GGUF holds: every tensor's elements."""
+    return sum(math.prod(shape) for shape in tensors.values())
+
 
 class _Damaged(Exception):
     pass
