@@ -77,7 +77,8 @@ class Settings:
     model: str = ""
     #: Folders searched for GGUF models besides the apps' own (core/model/discovery.py).
     model_folders: list[str] = field(default_factory=list)
-    #: Layers offloaded to the GPU: None offloads all where the llama.cpp build can, 0 none.
+    #: Layers offloaded to the GPU: None offloads what fits in the GPU memory free at load
+    #: (core/model/offload.py) where the llama.cpp build can, 0 none.
     n_gpu_layers: int | None = None
     #: Threads for the model: 0 means the physical cores.
     n_threads: int = 0

@@ -282,7 +282,9 @@ class Workspace:
     def _load_model(self) -> str:
         engine = self.engine()
         _ = engine.llama
-        where = f"{engine.n_gpu_layers} GPU layers" if engine.gpu_offload else "CPU"
+        every = engine.info.block_count + 1
+        where = ("CPU" if not engine.gpu_offload else "GPU" if engine.n_gpu_layers >= every
+                 else f"GPU {engine.n_gpu_layers} of {every} layers")
         threads = f"{engine.n_threads} thread" + ("s" if engine.n_threads != 1 else "")
         return f"{engine.info.path.stem} · {where} · {threads}"
 

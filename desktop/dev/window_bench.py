@@ -106,7 +106,8 @@ def wait_until(app, condition: Callable[[], bool], timeout_s: float = 600.0) -> 
         time.sleep(0.005)
 
 
-def bench_session(threads: int, eval_dir: Path, work: Path) -> dict:
+def bench_session(threads: int, eval_dir: Path, work: Path, switch_to: Path | None = None
+                  ) -> dict:
     """Memory and longest stalls of one real window: load, index, answer."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -133,9 +134,7 @@ def bench_session(threads: int, eval_dir: Path, work: Path) -> dict:
           and states.get("model") in ("ready", "failed") and window.library.summary is not None)
     result["stall_loading_models_ms"] = meter.stop()
     result["stall_loading_models_p99_ms"] = meter.percentile(0.99)
-    for _ in range(100):  # settle
-        app.processEvents()
-        time.sleep(0.01)
+    settle(app)
     result["rss_at_rest_models_loaded_mb"] = rss_mb()
 
     corpus = eval_dir / "squad_v1.1_dev" / "corpus_small"
@@ -157,9 +156,7 @@ def bench_session(threads: int, eval_dir: Path, work: Path) -> dict:
     result["stall_indexing_p99_ms"] = meter.percentile(0.99)
     result["indexed_files"] = reports[0].added
     result["indexed_chunks"] = reports[0].chunks
-    for _ in range(100):  # settle
-        app.processEvents()
-        time.sleep(0.01)
+    settle(app)
     result["rss_at_rest_after_indexing_mb"] = rss_mb()
 
     peak = [0.0]
@@ -177,40 +174,56 @@ def bench_session(threads: int, eval_dir: Path, work: Path) -> dict:
     result["rss_peak_answering_mb"] = peak[0]
     result["answer_tokens"] = answers[0].generation.completion_tokens
     result["answer_tokens_per_s"] = answers[0].generation.tokens_per_s
-    result.update(bench_switch(app, window, question, work))
+    result.update(bench_switch(app, window, question, work, switch_to))
     window.close()
     return result
 
 
-def bench_switch(app, window, question: str, work: Path) -> dict:
-    """Switch to another model file (a copy of the bundled one: its own pages, so a model left
-    loaded would show) as Settings' OK does, then ask: the time from the switch to the first
-    token, and memory at rest before and after (the old model freed, the new one loaded)."""
+def bench_switch(app, window, question: str, work: Path, target: Path | None = None) -> dict:
+    """Switch to ``target`` (default: a copy of the bundled model, its own pages, so a model
+    left loaded would show) as Settings' OK does, ask, then switch back to the bundled model
+    and ask again: the time from each switch to the first token, and memory at rest before,
+    after the switch and after the switch back (each old model freed)."""
     from dataclasses import replace
 
     from desktop.core.model.modelfile import bundled_model_path
 
-    other = work / "other-model.gguf"
-    shutil.copy(bundled_model_path(), other)
-    for _ in range(50):
-        app.processEvents()
-        time.sleep(0.01)
-    before = rss_mb()
+    other = target
+    if other is None:
+        other = work / "other-model.gguf"
+        shutil.copy(bundled_model_path(), other)
     tokens: list[float] = []
     answers: list = []
     window.answers.token.connect(lambda _t: tokens.append(time.perf_counter()))
     window.answers.answered.connect(answers.append)
-    started = time.perf_counter()
-    window.apply_settings(replace(window.workspace.settings, model=str(other)))
-    window.ask(question)
-    wait_until(app, lambda: bool(answers))
-    first = (tokens[0] - started) * 1000 if tokens else None
-    for _ in range(100):  # settle
+
+    def switch(model: str) -> tuple[float | None, float | None]:
+        """(ms from the switch to the first token, RSS MB at rest after the answer)."""
+        tokens.clear()
+        answers.clear()
+        started = time.perf_counter()
+        window.apply_settings(replace(window.workspace.settings, model=model))
+        window.ask(question)
+        wait_until(app, lambda: bool(answers))
+        first = (tokens[0] - started) * 1000 if tokens else None
+        settle(app)
+        return first, rss_mb()
+
+    settle(app)
+    before = rss_mb()
+    first, after = switch(str(other))
+    switched = window.workspace.engine().info.path.name
+    back_first, back = switch("")
+    return {"switched_model": switched, "switch_to_first_token_ms": first,
+            "rss_before_switch_mb": before, "rss_after_switch_mb": after,
+            "switch_back_to_first_token_ms": back_first, "rss_after_switch_back_mb": back}
+
+
+def settle(app, seconds: float = 1.0) -> None:
+    """Let the event loop run a while (threads finish, memory settles)."""
+    for _ in range(int(seconds * 100)):
         app.processEvents()
         time.sleep(0.01)
-    return {"switch_to_first_token_ms": first, "rss_before_switch_mb": before,
-            "rss_after_switch_mb": rss_mb(),
-            "switched_model": window.workspace.engine().info.path.name}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="model threads (0: auto)")
     parser.add_argument("--runs", type=int, default=5, help="start-up runs")
     parser.add_argument("--eval", type=Path, default=REPO.parent / "shared" / "eval")
+    parser.add_argument("--switch-to", type=Path, help="a GGUF model to switch to and back "
+                        "from (default: a copy of the bundled one)")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
     if hasattr(faulthandler, "register"):  # `kill -USR1 PID` shows where every thread is
@@ -230,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
     process.prepare()
     try:
-        session = bench_session(args.threads, args.eval, work)
+        session = bench_session(args.threads, args.eval, work, args.switch_to)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = {"startup": startup, "session": session, "memory_steps": bench_memory_steps()}

@@ -129,7 +129,7 @@ class SettingsDialog(QDialog):
         adapters.addWidget(add, 0, Qt.AlignmentFlag.AlignLeft)
         self.gpu_layers = QSpinBox(self)
         self.gpu_layers.setRange(-1, 999)
-        self.gpu_layers.setSpecialValueText("Auto (all, when a GPU is usable)")
+        self.gpu_layers.setSpecialValueText("Auto (what fits in the GPU memory free)")
         self.gpu_layers.setValue(-1 if settings.n_gpu_layers is None else settings.n_gpu_layers)
         self.threads = QSpinBox(self)
         self.threads.setRange(0, 256)

@@ -30,7 +30,12 @@ from desktop.core.cpus import free_threads, physical_cores
 from desktop.core.errors import AdapterError, GroundedError
 from desktop.core.model.adapters import AdapterInfo, check_adapter
 from desktop.core.model.chat_template import ChatTemplate
-from desktop.core.model.modelfile import ModelInfo, bundled_model_path, check_model_file
+from desktop.core.model.modelfile import (
+    ModelInfo,
+    bundled_model_path,
+    check_fits_memory,
+    check_model_file,
+)
 from desktop.core.model.vocabulary import TokenTable
 
 __all__ = ["Engine", "Generation", "ModelInfo", "Token", "bundled_model_path",
@@ -134,10 +139,14 @@ class Engine:
         gpu = bool(llama_cpp.llama_supports_gpu_offload())
         if n_gpu_layers and not gpu:
             log.warning("this llama.cpp build cannot offload to a GPU; running on the CPU")
-        self._gpu_layers = (-1 if n_gpu_layers is None else n_gpu_layers) if gpu else 0
-        self.info = check_model_file(model or bundled_model_path(),
-                                     check_memory=self._gpu_layers != -1)
+        self.info = check_model_file(model or bundled_model_path(), check_memory=False)
         self._n_ctx = min(n_ctx, self.info.context_length or n_ctx)
+        self._gpu_layers = 0
+        if gpu:
+            self._gpu_layers = (n_gpu_layers if n_gpu_layers is not None
+                                else self._fit_gpu_layers())
+        if self._gpu_layers != -1:  # some of it stays in this computer's memory
+            check_fits_memory(self.info)
         self.n_threads = n_threads or physical_cores()
         # Without a thread count of the user's, each generation runs on the cores that are
         # free when it starts (desktop.core.cpus), up to n_threads.
@@ -164,6 +173,24 @@ class Engine:
         """Layers offloaded to the GPU: 0 on a CPU build; all is block_count + 1 (output)."""
         every = self.info.block_count + 1
         return every if self._gpu_layers < 0 else min(self._gpu_layers, every)
+
+    def _fit_gpu_layers(self) -> int:
+        """"Auto" offload: the layers that fit in the GPU memory free now (-1: all)."""
+        from desktop.core.model.offload import fitted_layers, gpu_devices
+
+        gpus = gpu_devices()
+        layers = fitted_layers(self.info, self._n_ctx, gpus)
+        free = sum(d.free for d in gpus) / 1e9
+        if not gpus:
+            log.warning("this llama.cpp build offloads to a GPU, but none is usable; "
+                        "running on the CPU")
+        elif layers == 0:
+            log.warning("%.1f GB of GPU memory is free: too little for a layer of %s; running "
+                        "on the CPU", free, self.info.path.name)
+        else:
+            log.info("%s of %d layers fit in the %.1f GB of GPU memory free",
+                     "all" if layers < 0 else layers, self.info.block_count + 1, free)
+        return layers
 
     @property
     def gpu_offload(self) -> bool:

@@ -39,6 +39,17 @@ def _ggml(lib_dir: Path) -> ctypes.CDLL | None:
     return None
 
 
+def ggml_library() -> ctypes.CDLL | None:
+    """libggml as this process uses it (its backends loaded), for the device queries that
+    llama-cpp-python does not bind; None where the file is not beside llama-cpp-python's."""
+    llama_cpp = load()
+    return _ggml(_lib_dir(llama_cpp))
+
+
+def _lib_dir(llama_cpp: ModuleType) -> Path:
+    return Path(os.environ.get("LLAMA_CPP_LIB_PATH") or Path(llama_cpp.__file__).parent / "lib")
+
+
 def loaded_variants() -> list[str]:
     """The ggml CPU backend libraries this process has loaded (Linux; [] elsewhere)."""
     try:
@@ -57,8 +68,7 @@ def load() -> ModuleType:
     with _lock:
         if _loaded:
             return llama_cpp
-        lib_dir = Path(os.environ.get("LLAMA_CPP_LIB_PATH")
-                       or Path(llama_cpp.__file__).parent / "lib")
+        lib_dir = _lib_dir(llama_cpp)
         ggml = _ggml(lib_dir)
         if ggml is not None:
             ggml.ggml_backend_reg_count.restype = ctypes.c_size_t

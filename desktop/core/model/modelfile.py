@@ -187,13 +187,21 @@ def check_model_file(
         raise GroundedError(f"{path} is a LoRA adapter, not a model: pass it with --adapter")
     if not isinstance(arch := meta.get("general.architecture"), str) or not arch:
         raise GroundedError(f"{path} is truncated or damaged (no general.architecture)")
-    available = available_memory() if available_bytes is None else available_bytes
-    if check_memory and available is not None and size > available:
-        raise GroundedError(f"{path} needs about {size / 1e9:.1f} GB of memory; "
-                            f"{available / 1e9:.1f} GB is available")
-    return ModelInfo(
+    info = ModelInfo(
         path=path, architecture=arch, name=str(meta.get("general.name") or path.stem),
         context_length=int(meta.get(f"{arch}.context_length") or 0),
         block_count=int(meta.get(f"{arch}.block_count") or 0), size_bytes=size,
         chat_template=str(meta.get("tokenizer.chat_template") or ""), tensors=tensors,
     )
+    if check_memory:
+        check_fits_memory(info, available_bytes)
+    return info
+
+
+def check_fits_memory(info: ModelInfo, available_bytes: int | None = None) -> None:
+    """Raise GroundedError when the model is larger than the memory available
+    (``available_bytes``, by default MemAvailable; nothing is checked where that is unknown)."""
+    available = available_memory() if available_bytes is None else available_bytes
+    if available is not None and info.size_bytes > available:
+        raise GroundedError(f"{info.path} needs about {info.size_bytes / 1e9:.1f} GB of "
+                            f"memory; {available / 1e9:.1f} GB is available")
