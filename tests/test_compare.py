@@ -82,7 +82,8 @@ def test_a_broken_adapter_is_a_clear_error(cli, indexed, tmp_path):
     assert code == 2 and "more --adapter-scale" in err
 
 
-def test_eval_reports_answer_quality_per_configuration(cli, tmp_path, adapter):
+def _facts(tmp_path):
+    """A dataset folder of the made-up facts and their questions."""
     data = tmp_path / "facts"
     (data / "corpus").mkdir(parents=True)
     for name, text in FACTS.items():
@@ -91,6 +92,22 @@ def test_eval_reports_answer_quality_per_configuration(cli, tmp_path, adapter):
         for qid, question, answer, doc in QUESTIONS:
             f.write(json.dumps({"id": qid, "question": question, "answers": [answer],
                                 "gold_doc_ids": [doc], "lang": "en"}) + "\n")
+    return data
+
+
+def test_eval_answers_only_the_configurations_named(cli, tmp_path):
+    data = _facts(tmp_path)
+    code, out, err = cli("eval", str(data), "--configs", "hybrid,oracle", "--json")
+    assert code == 0, err
+    rows = json.loads(out)["configurations"]
+    assert {name for name, row in rows.items() if "f1" in row} == {"hybrid", "oracle"}
+    assert rows["bm25"]["recall@1"] == 1.0  # retrieval is still measured in every mode
+    code, _, err = cli("eval", str(data), "--configs", "hybrid,best")
+    assert code != 0 and "unknown answer configuration best" in err
+
+
+def test_eval_reports_answer_quality_per_configuration(cli, tmp_path, adapter):
+    data = _facts(tmp_path)
     code, out, err = cli("eval", str(data), "--adapter", str(adapter), "--json")
     assert code == 0, err
     report = json.loads(out)
