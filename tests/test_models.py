@@ -164,11 +164,11 @@ def test_the_first_load_of_a_model_measures_its_speed_once(home, embedder, monke
 
 
 def test_what_a_model_reads_follows_its_size_unless_set(home) -> None:
-    from desktop.core.answering.reading import WHOLE_PASSAGES_FROM, reading_text, sentences_for
+    from desktop.core.answering.reading import LARGE_MODEL_FROM, reading_text, sentences_for
     from desktop.core.config import Settings
     from desktop.core.workspace import Workspace
 
-    assert sentences_for(135_000_000) == 2 and sentences_for(WHOLE_PASSAGES_FROM) == 0
+    assert sentences_for(135_000_000) == 2 and sentences_for(LARGE_MODEL_FROM) == 4
     assert sentences_for(8_000_000_000, setting=3) == 3
     assert sentences_for(135_000_000, setting=0) == 0
     assert reading_text(0) == "whole passages" and reading_text(1) == "the 1 evidence sentence"
