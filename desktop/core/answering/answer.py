@@ -160,6 +160,11 @@ def sources_from(passages: Sequence[Passage]) -> list[Source]:
             for i, p in enumerate(passages, start=1)]
 
 
+#: Evidence sentences shown to the person, at most; the prompt may carry more (a large model
+#: reads four: :mod:`.reading`).
+EVIDENCE_SHOWN = 3
+
+
 class Answerer:
     """Retrieval + the engine: answers one question at a time.
 
@@ -198,7 +203,7 @@ class Answerer:
             number = {e.passage: n for n, e in enumerate(excerpts, start=1)}
         evidence = [Evidence(number[x.passage], x.text, sources[x.passage].path,
                              sources[x.passage].page, sources[x.passage].heading, x.start,
-                             x.end, x.score) for x in shown]
+                             x.end, x.score) for x in shown[:EVIDENCE_SHOWN]]
         return numbered, evidence
 
     def fit(self, question: str, sources: list[Source]) -> list[Source]:
