@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def _line(f: Found) -> str:
-    from desktop.core.answering.reading import reading_text, sentences_for
+    from desktop.core.answering.reading import reading_by_size
     from desktop.core.model.discovery import parameters_text, size_text, speed_text
 
     if f.kind == "broken":
@@ -28,7 +28,7 @@ def _line(f: Found) -> str:
         details += [f"{f.context_length} context" if f.context_length else "",
                     "chat template" if f.chat_template else "no chat template",
                     fits[f.fits_memory],
-                    f"reads {reading_text(sentences_for(f.parameters))}"]
+                    f"reads {reading_by_size(f.parameters)}"]
         if f.tokens_per_s:
             details.append(f"{speed_text(f.first_token_ms or 0, f.tokens_per_s)} here")
     return f"  {f.name}  [{f.source}]  " + " · ".join(d for d in details if d)

@@ -54,11 +54,11 @@ def model_line(found: Found, bundled: bool = False) -> str:
 def model_tip(found: Found) -> str:
     """The details a tooltip adds: the file, architecture, context, template, what it reads,
     speed here."""
-    from desktop.core.answering.reading import reading_text, sentences_for
+    from desktop.core.answering.reading import reading_by_size
 
     lines = [found.path, f"{found.architecture or 'unknown architecture'}, "
              f"{found.context_length or '?'} tokens of context",
-             f"Reads {reading_text(sentences_for(found.parameters))} (by its size)"]
+             f"Reads {reading_by_size(found.parameters)} (by its size)"]
     if not found.chat_template:
         lines.append("no chat template of its own (ChatML is used)")
     if found.tokens_per_s:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.answering.reading import reading_text, sentences_for
+from desktop.core.answering.reading import reading_by_size
 from desktop.core.config import Settings, default_dirs, home
 from desktop.gui import theme
 from desktop.gui.model_picker import ModelPicker
@@ -219,8 +219,7 @@ class SettingsDialog(QDialog):
         if parameters:
             from desktop.core.model.discovery import parameters_text  # loaded by the scan
 
-            reads = reading_text(sentences_for(parameters))
-            text += f" (this {parameters_text(parameters)} model: {reads})"
+            text += f" (this {parameters_text(parameters)} model: {reading_by_size(parameters)})"
         self.reading.setItemText(0, text)
 
     def add_adapter(self, path: str, scale: float = 1.0) -> AdapterRow:

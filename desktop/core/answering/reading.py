@@ -31,3 +31,9 @@ def reading_text(sentences: int) -> str:
     if sentences < 1:
         return "whole passages"
     return f"the {sentences} evidence sentence{'s' if sentences != 1 else ''}"
+
+
+def reading_by_size(parameters: int) -> str:
+    """What a model of ``parameters`` weights reads unless the person chose: "the 4 evidence
+    sentences"."""
+    return reading_text(sentences_for(parameters))
