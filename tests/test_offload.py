@@ -39,12 +39,26 @@ def test_dedicated_gpus_come_before_integrated_ones() -> None:
 
 def test_layer_sizes_follow_the_header_and_the_context(info) -> None:
     short, long = offload.layer_bytes(info, 512), offload.layer_bytes(info, 8192)
-    assert len(short) == info.block_count + 1  # the repeating layers, then the output
+    assert len(short) == info.block_count + 1  # the output, then the repeating layers
     weights = info.size_bytes
-    assert 0.9 * weights < sum(short[:-1]) < 1.2 * weights  # the file, with a small KV cache
+    assert 0.9 * weights < sum(short[1:]) < 1.2 * weights  # the file, with a small KV cache
     # K and V of 192 values each, f16, per token of context, per layer
-    assert long[0] - short[0] == (8192 - 512) * 2 * (192 + 192)
-    assert long[-1] == short[-1] > 0  # the output layer holds no cache
+    assert long[1] - short[1] == (8192 - 512) * 2 * (192 + 192)
+    assert long[0] == short[0] > 0  # the output layer holds no cache
+
+
+def test_the_output_layer_is_offloaded_first(info) -> None:
+    # llama.cpp puts layers block_count + 1 - n_gpu_layers .. block_count on the GPU, the
+    # output being layer block_count (i_gpu_start in llama_model::load_tensors): one layer
+    # is the output alone, two are the output and the last block. SmolLM2's output (its
+    # 49152-token embedding, tied) weighs about as much as five of its blocks (at n_ctx 2048).
+    sizes = offload.layer_bytes(info, 2048)
+    per_weight = info.size_bytes / info.parameters
+    assert sizes[0] == round(49152 * 576 * per_weight) > 4 * max(sizes[1:])
+    fit = offload.layers_that_fit
+    assert fit(info, 2048, MARGIN_BYTES + 3 * sizes[1]) == 0  # three blocks, but no output
+    assert fit(info, 2048, MARGIN_BYTES + sizes[0]) == 1
+    assert fit(info, 2048, MARGIN_BYTES + sizes[0] + sizes[1]) == 2
 
 
 def test_as_many_layers_as_fit_with_the_margin_left_free(info) -> None:

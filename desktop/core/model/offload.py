@@ -75,22 +75,24 @@ def gpu_devices(found: list[Device] | None = None) -> list[Device]:
 
 def layer_bytes(info: ModelInfo, n_ctx: int) -> list[int]:
     """Bytes each offloadable layer needs on the GPU, in llama.cpp's order of offload: the
-    repeating layers from the last one down (weights plus KV cache at ``n_ctx``), then the
-    output layer. Weights are counted at the file's mean bytes per weight."""
+    output layer first, then the repeating layers from the last one down (weights plus KV
+    cache at ``n_ctx``). ``n_gpu_layers=k`` puts layers ``block_count + 1 - k`` to
+    ``block_count`` on the GPU, the output layer counting as layer ``block_count``
+    (``i_gpu_start`` in llama.cpp's ``llama_model::load_tensors``): one layer is the output
+    alone. Weights are counted at the file's mean bytes per weight."""
     per_weight = info.size_bytes / max(1, info.parameters)
     blocks: dict[int, dict[str, tuple[int, ...]]] = {}
     for name, shape in info.tensors.items():
         if match := _LAYER.match(name):
             blocks.setdefault(int(match.group(1)), {})[name] = shape
-    sizes = []
+    output = info.tensors.get("output.weight") or info.tensors.get("token_embd.weight") or ()
+    sizes = [round(math.prod(output) * per_weight) if output else 0]
     for i in sorted(blocks, reverse=True):
         tensors = blocks[i]
         weights = parameter_count(tensors) * per_weight
         k, v = tensors.get(f"blk.{i}.attn_k.weight"), tensors.get(f"blk.{i}.attn_v.weight")
         kv = n_ctx * _KV_BYTES * ((k[-1] if k else 0) + (v[-1] if v else 0))
         sizes.append(round(weights + kv))
-    output = info.tensors.get("output.weight") or info.tensors.get("token_embd.weight") or ()
-    sizes.append(round(math.prod(output) * per_weight) if output else 0)
     return sizes
 
 
