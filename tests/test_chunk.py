@@ -59,6 +59,25 @@ def test_one_giant_word_is_cut_to_the_limit(chunker):
     assert _covered(text, chunks)
 
 
+def test_text_without_sentence_ends_is_cut_between_words(chunker):
+    # Hindi without its danda, and English without stops: cut by tokens, never inside a word.
+    for word in ("फार्मेसियां", "pharmacies"):
+        text = " ".join(f"{word}{i}" for i in range(600))
+        chunks = chunker.chunk([Section(text)])
+        assert len(chunks) > 2 and _covered(text, chunks)
+        assert all(n <= chunker.max_tokens for n in chunker.count([c.text for c in chunks]))
+        for c in chunks:
+            assert c.start == 0 or text[c.start - 1] == " ", text[c.start - 5:c.start + 5]
+            assert c.end == len(text) or text[c.end].isspace() or text[c.end - 1].isspace()
+
+
+def test_every_script_s_sentence_end_is_a_break(chunker):
+    sentence = "यह एक लंबा वाक्य है जिसमें कई शब्द हैं और यह समाप्त होता है। "
+    text = sentence * 60
+    chunks = chunker.chunk([Section(text)])
+    assert len(chunks) > 1 and all(c.text.endswith("।") for c in chunks)
+
+
 def test_offsets_point_into_the_section(chunker):
     text = "Alpha beta.\n\nGamma delta. " * 200
     section = Section(text, offset=1000)

@@ -15,6 +15,10 @@ def test_sentences_split_at_stops_and_line_breaks_in_any_script():
     assert sentences(GARDEN) == ["Tomatoes need sun.", "Water them at dawn.",
                                  "Notice the leaves turning yellow in autumn."]
     assert sentences("東京は首都です。大阪は都市です。") == ["東京は首都です。", "大阪は都市です。"]
+    assert sentences("दिल्ली राजधानी है। मुंबई बड़ा शहर है।") == ["दिल्ली राजधानी है।",
+                                                              "मुंबई बड़ा शहर है।"]
+    assert sentences("ما هي العاصمة؟ القاهرة هي العاصمة.") == ["ما هي العاصمة؟",
+                                                              "القاهرة هي العاصمة."]
     assert sentences("  \n\n ") == []
     assert sentences("## Status\nEvery file\n\nScanned PDFs") == ["## Status", "Every file",
                                                                    "Scanned PDFs"]

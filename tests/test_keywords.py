@@ -55,3 +55,22 @@ def test_thai_and_chinese_are_found_by_keyword(store):
     assert hits("เมืองหลวงของไทยคืออะไร")[0] == 1
     assert hits("中国的首都是哪里？")[0] == 2
     assert hits("Hauptstadt Deutschlands")[0] == 3
+
+
+def test_a_long_word_also_finds_its_other_forms(store):
+    for rowid, text in [(1, "The introduction of the species"), (2, "В Москве идёт снег"),
+                        (3, "The species was introduced in 1982"), (4, "Numbers 198245")]:
+        store.con.execute("INSERT INTO chunk_fts(rowid, text) VALUES (?, ?)",
+                          (rowid, keywords.index_text(text)))
+
+    def hits(question: str, prefixes: bool = True) -> list[int]:
+        q = keywords.match_query(keywords.search_words(question), prefixes)
+        return [r[0] for r in store.con.execute(
+            "SELECT rowid FROM chunk_fts WHERE chunk_fts MATCH ? ORDER BY rank", (q,))]
+
+    assert hits("introduced") == [3, 1]  # the very word first, then another form
+    assert hits("introduced", prefixes=False) == [3]
+    assert hits("Москвы") == [2] and hits("Москвы", prefixes=False) == []
+    assert hits("198201") == []  # a number is not a stem
+    assert keywords.stem_prefix("zellen") == '"zelle"*'
+    assert keywords.stem_prefix("cell") is None and keywords.stem_prefix("东京") is None

@@ -1,17 +1,23 @@
 """Sentences of a passage, with where each one lies in the passage's text.
 
-A sentence ends at . ! ? (and their full-width forms) before a space or a line break, after a
-full-width one anywhere, and at a blank line. A line break ends one too, except in hard-wrapped
-prose: a line continues the one before it when that one stopped mid-sentence and either was
-long or is followed by a lower-case word (headings and list items always stand alone).
+A sentence ends at a sentence terminal before a space or a line break (Unicode's
+Sentence_Terminal: . ! ? and every script's own, as the Devanagari danda । and the Arabic ؟),
+after a full-width one (。！？) anywhere, and at a blank line. A line break ends one too,
+except in hard-wrapped prose: a line continues the one before it when that one stopped
+mid-sentence and either was long or is followed by a lower-case word (headings and list items
+always stand alone). Thai marks no sentence end: a Thai passage without line breaks stays one
+unit (its spaces part clauses and phrases, too short to stand as evidence).
 """
 
 from __future__ import annotations
 
 import re
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])|\n\s*\n")
-_ENDS_SENTENCE = tuple(".!?:;。！？")
+import regex
+
+#: Python's re has no Unicode property classes; regex (mrab-regex) reads Sentence_Terminal.
+_SENTENCE_END = regex.compile(r"(?<=\p{Sentence_Terminal})\s+|(?<=[。！？])|\n\s*\n")
+_ENDS_SENTENCE = tuple(".!?:;。！？।॥؟۔")
 _NEW_LINE_ITEM = re.compile(r"#|[-*+•] |\d+[.)] ")  # a heading or a list item
 _WRAP_WIDTH = 60  # a line at least this long that ends mid-sentence was wrapped
 _LINE = re.compile(r"[^\n]+")

@@ -13,10 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import regex
+
 from desktop.core.indexing.extract import Section
 
 _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|(?<=[。！？；])")
+# Unicode's Sentence_Terminal (. ! ? and every script's own: ।, ؟, ။...), ; and :
+_SENTENCE_END = regex.compile(r"(?<=[\p{Sentence_Terminal};:])\s+|(?<=[。！？；])")
 
 
 class Tokenizer(Protocol):
@@ -39,7 +42,8 @@ class Chunk:
     ocr: float | None = None  # the OCR confidence when the text was read from an image
 
 
-def _split(text: str, pattern: re.Pattern[str], start: int, end: int) -> list[tuple[int, int]]:
+def _split(text: str, pattern: re.Pattern[str] | regex.Pattern[str], start: int, end: int
+           ) -> list[tuple[int, int]]:
     """Split ``text[start:end]`` at ``pattern``; return non-blank (start, end) spans."""
     spans, pos = [], start
     for m in pattern.finditer(text, start, end):
@@ -125,20 +129,25 @@ class Chunker:
     def _hard_split(
         self, text: str, start: int, end: int, window_tokens: int | None = None
     ) -> list[tuple[int, int, int]]:
-        """Cut a span with no usable boundary into pieces of ``target`` tokens."""
+        """Cut a span with no usable boundary into pieces of at most ``target`` tokens, each
+        cut before a token that starts a word (one after white space) when the window's second
+        half has one, so that no word is split between two chunks."""
         step = window_tokens or self.target
-        enc = self.tokenizer.encode_batch([text[start:end]], add_special_tokens=False)[0]
-        offsets = enc.offsets
-        pieces = []
-        for i in range(0, len(offsets), step):
-            window = offsets[i : i + step]
-            a, b = start + window[0][0], start + window[-1][1]
-            pieces.append((a, b, len(window)))
+        span = text[start:end]
+        offsets = self.tokenizer.encode_batch([span], add_special_tokens=False)[0].offsets
+        pieces, i = [], 0
+        while i < len(offsets):
+            j = min(i + step, len(offsets))
+            if j < len(offsets):
+                j = next((t for t in range(j, i + step // 2, -1)
+                          if offsets[t][0] > 0 and span[offsets[t][0] - 1].isspace()), j)
+            pieces.append((start + offsets[i][0], start + offsets[j - 1][1], j - i))
+            i = j
         # Make pieces contiguous so no character is lost between them.
         fixed = []
-        for j, (a, b, n) in enumerate(pieces):
-            b = pieces[j + 1][0] if j + 1 < len(pieces) else max(b, end)
-            fixed.append((a if j else start, b, n))
+        for k, (a, b, n) in enumerate(pieces):
+            b = pieces[k + 1][0] if k + 1 < len(pieces) else max(b, end)
+            fixed.append((a if k else start, b, n))
         return fixed
 
     def _chunk_section(self, section: Section, pages: list[tuple[int, int]]) -> list[Chunk]:

@@ -61,6 +61,26 @@ def quoted(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def match_query(terms: list[str]) -> str | None:
-    """An FTS5 MATCH expression: the quoted ``terms`` joined by OR (None if there are none)."""
-    return " OR ".join(quoted(t) for t in terms) if terms else None
+def stem_prefix(term: str) -> str | None:
+    """The FTS5 prefix query that finds ``term``'s other forms (its first :data:`STEM`
+    letters, then ``*``), or None for a word no longer than that, a number, or a bigram."""
+    if len(term) <= STEM or any(c.isdigit() for c in term):
+        return None
+    return quoted(term[:STEM]) + "*"
+
+
+def match_query(terms: list[str], prefixes: bool = True) -> str | None:
+    """An FTS5 MATCH expression: the quoted ``terms`` joined by OR (None if there are none).
+
+    With ``prefixes``, a word longer than :data:`STEM` letters also matches the words that
+    start as it does (:func:`stem_prefix`): "introduced" finds "introduction", "Москвы"
+    finds "Москва", "Zellen" finds "Zelle". The exact word stays in the query, so a chunk
+    that holds the question's very word still scores above one that holds another form.
+    """
+    parts = []
+    for term in terms:
+        parts.append(quoted(term))
+        prefix = stem_prefix(term) if prefixes else None
+        if prefix:
+            parts.append(prefix)
+    return " OR ".join(parts) if parts else None
