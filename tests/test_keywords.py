@@ -64,7 +64,7 @@ def test_a_long_word_also_finds_its_other_forms(store):
                           (rowid, keywords.index_text(text)))
 
     def hits(question: str, prefixes: bool = True) -> list[int]:
-        q = keywords.match_query(keywords.search_words(question), prefixes)
+        q = keywords.match_query(keywords.search_words(question), None if prefixes else ())
         return [r[0] for r in store.con.execute(
             "SELECT rowid FROM chunk_fts WHERE chunk_fts MATCH ? ORDER BY rank", (q,))]
 

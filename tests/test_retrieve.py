@@ -105,6 +105,19 @@ def test_a_term_in_too_many_chunks_is_left_out_of_a_large_librarys_bm25(library,
     assert len(library.keyword_search("day", 5)) == 2  # all common: the rarest stays
 
 
+def test_a_prefix_in_too_many_chunks_is_left_out_of_a_large_librarys_bm25(library, monkeypatch):
+    from desktop.core.answering import retrieve
+
+    # "sunlights" is in no file: only its prefix query ("sunli*") finds the garden file.
+    garden = library.keyword_search("sunlights", 5)
+    assert len(garden) == 1
+    monkeypatch.setattr(retrieve, "KEYWORD_MAX_CHUNKS", 1)
+    assert library.keyword_search("sunlights", 5) == garden and library._prefixes == {"sunli": 1}
+    monkeypatch.setattr(retrieve, "KEYWORD_MAX_CHUNKS", 0)
+    library._vocabulary = None  # counted afresh
+    assert library.keyword_search("sunlights", 5) == []
+
+
 def test_an_edit_and_a_forget_by_another_connection_are_seen_by_the_next_search(
         library, store, embedder, tmp_path):
     """As in the window: the indexer writes on its own connection while the answer lane's

@@ -114,6 +114,7 @@ class Retriever:
         self.keyword_weight = keyword_weight
         self.rrf_k = rrf_k
         self._vocabulary: dict[str, int] | None = None  # chunk counts of terms, once looked up
+        self._prefixes: dict[str, int] | None = None  # and of the words that start so
         self._vocabulary_at = 0  # the library's size when they were
         # Keywords are searched on a connection and thread of their own while the question is
         # embedded and its vectors searched (SQLite runs without the GIL): a search takes the
@@ -144,13 +145,16 @@ class Retriever:
         """Chunk ids of the best BM25 matches, best first.
 
         In a library larger than :data:`KEYWORD_MAX_CHUNKS`, a term found in more chunks than
-        that is left out when the question has rarer ones (:meth:`_rare_terms`).
+        that is left out when the question has rarer ones (:meth:`_rare_terms`), and so is a
+        word's prefix query when its words are in more chunks than that.
         """
         terms = keywords.search_words(question)
         size = vectors.stored_count(self._words)
+        prefixed = None
         if size > KEYWORD_MAX_CHUNKS:
             terms = self._rare_terms(terms, size)
-        query = keywords.match_query(terms)
+            prefixed = [t for t in terms if self._prefix_chunks(t) <= KEYWORD_MAX_CHUNKS]
+        query = keywords.match_query(terms, prefixed)
         return [] if query is None else [r[0] for r in self._match(query, collections, k)]
 
     def _rare_terms(self, terms: list[str], size: int) -> list[str]:
@@ -167,7 +171,7 @@ class Retriever:
             self._vocabulary_at = size
             self._words.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunk_vocab "
                                 "USING fts5vocab(main, chunk_fts, row)")
-            self._vocabulary = {}
+            self._vocabulary, self._prefixes = {}, {}
         for term in terms:
             if term not in self._vocabulary:
                 row = self._words.execute(
@@ -175,6 +179,20 @@ class Retriever:
                 self._vocabulary[term] = row[0] if row else 0
         rare = [t for t in terms if self._vocabulary[t] <= KEYWORD_MAX_CHUNKS]
         return rare or sorted(terms, key=self._vocabulary.__getitem__)[:1]
+
+    def _prefix_chunks(self, term: str) -> int:
+        """At most how many chunks hold a word that starts with ``term``'s first STEM letters
+        (the sum of those words' chunk counts; 0 for a word too short to have a prefix query),
+        remembered with the vocabulary (:meth:`_rare_terms` makes it)."""
+        stem = term[:STEM]
+        if keywords.stem_prefix(term) is None or self._prefixes is None:
+            return 0
+        if stem not in self._prefixes:
+            row = self._words.execute(
+                "SELECT sum(doc) FROM temp.chunk_vocab WHERE term >= ? AND term < ?",
+                (stem, stem + "\U0010ffff")).fetchone()
+            self._prefixes[stem] = row[0] or 0
+        return self._prefixes[stem]
 
     def coverage(self, question: str, collections: Sequence[int] | None = None) -> float:
         """The share of the question's search words found anywhere in scope (1.0: none).

@@ -10,6 +10,7 @@ combining marks (category M) inside tokens, so Thai vowels and Devanagari signs 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 #: Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, kana, CJK ideographs.
 UNSPACED = (
@@ -69,18 +70,19 @@ def stem_prefix(term: str) -> str | None:
     return quoted(term[:STEM]) + "*"
 
 
-def match_query(terms: list[str], prefixes: bool = True) -> str | None:
+def match_query(terms: list[str], prefixed: Collection[str] | None = None) -> str | None:
     """An FTS5 MATCH expression: the quoted ``terms`` joined by OR (None if there are none).
 
-    With ``prefixes``, a word longer than :data:`STEM` letters also matches the words that
-    start as it does (:func:`stem_prefix`): "introduced" finds "introduction", "Москвы"
-    finds "Москва", "Zellen" finds "Zelle". The exact word stays in the query, so a chunk
-    that holds the question's very word still scores above one that holds another form.
+    A word longer than :data:`STEM` letters also matches the words that start as it does
+    (:func:`stem_prefix`): "introduced" finds "introduction", "Москвы" finds "Москва",
+    "Zellen" finds "Zelle". The exact word stays in the query, so a chunk that holds the
+    question's very word still scores above one that holds another form. ``prefixed`` limits
+    the words that get a prefix query (None: every one).
     """
     parts = []
     for term in terms:
         parts.append(quoted(term))
-        prefix = stem_prefix(term) if prefixes else None
+        prefix = stem_prefix(term) if prefixed is None or term in prefixed else None
         if prefix:
             parts.append(prefix)
     return " OR ".join(parts) if parts else None
