@@ -1,3 +1,5 @@
+import re
+
 from desktop.core.storage import keywords
 
 
@@ -74,3 +76,12 @@ def test_a_long_word_also_finds_its_other_forms(store):
     assert hits("198201") == []  # a number is not a stem
     assert keywords.stem_prefix("zellen") == '"zelle"*'
     assert keywords.stem_prefix("cell") is None and keywords.stem_prefix("东京") is None
+
+
+def test_the_sentence_terminals_are_unicodes():
+    import regex
+
+    every = "".join(map(chr, range(0x20, 0x110000)))
+    unicode = set(regex.findall(r"\p{Sentence_Terminal}", every))
+    ours = set(re.findall(f"[{keywords.SENTENCE_TERMINALS}]", every))
+    assert ours == unicode and {"।", "؟", "።", "。", "."} <= ours

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import re
 
-import regex
+from desktop.core.storage.keywords import SENTENCE_TERMINALS
 
-#: Python's re has no Unicode property classes; regex (mrab-regex) reads Sentence_Terminal.
-_SENTENCE_END = regex.compile(r"(?<=\p{Sentence_Terminal})\s+|(?<=[。！？])|\n\s*\n")
+# (?=\s) first: the long class is then tried only where white space follows.
+_SENTENCE_END = re.compile(f"(?=\\s)(?<=[{SENTENCE_TERMINALS}])\\s+|(?<=[。！？])|\\n\\s*\\n")
 _ENDS_SENTENCE = tuple(".!?:;。！？।॥؟۔")
 _NEW_LINE_ITEM = re.compile(r"#|[-*+•] |\d+[.)] ")  # a heading or a list item
 _WRAP_WIDTH = 60  # a line at least this long that ends mid-sentence was wrapped

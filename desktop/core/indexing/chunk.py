@@ -13,13 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import regex
-
 from desktop.core.indexing.extract import Section
+from desktop.core.storage.keywords import SENTENCE_TERMINALS
 
 _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
 # Unicode's Sentence_Terminal (. ! ? and every script's own: ।, ؟, ။...), ; and :
-_SENTENCE_END = regex.compile(r"(?<=[\p{Sentence_Terminal};:])\s+|(?<=[。！？；])")
+_SENTENCE_END = re.compile(f"(?=\\s)(?<=[{SENTENCE_TERMINALS};:])\\s+|(?<=[。！？；])")
 
 
 class Tokenizer(Protocol):
@@ -42,8 +41,7 @@ class Chunk:
     ocr: float | None = None  # the OCR confidence when the text was read from an image
 
 
-def _split(text: str, pattern: re.Pattern[str] | regex.Pattern[str], start: int, end: int
-           ) -> list[tuple[int, int]]:
+def _split(text: str, pattern: re.Pattern[str], start: int, end: int) -> list[tuple[int, int]]:
     """Split ``text[start:end]`` at ``pattern``; return non-blank (start, end) spans."""
     spans, pos = [], start
     for m in pattern.finditer(text, start, end):
