@@ -17,7 +17,9 @@ from desktop.core.model.modelfile import check_model_file
 from desktop.dev.bench_generate import bench_generate
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-BRIEF = [{"role": "system", "content": "Be brief."}, *QUESTION]  # "The capital of France is Paris."
+# "The capital of France is Paris." "Be brief." answered so on an Intel Xeon but "La femme de
+# France, ..." on an AMD EPYC: the 135M model's greedy path is that fragile to the CPU.
+BRIEF = [{"role": "system", "content": "Answer in one short sentence."}, *QUESTION]
 HI = [{"role": "user", "content": "Hi!"}]  # "Hello! How can I assist you today?"
 STORY = [{"role": "user", "content": "Write a long story about a dragon and a knight."}]
 
