@@ -24,6 +24,22 @@ def test_sentences_split_at_stops_and_line_breaks_in_any_script():
                                                                    "Scanned PDFs"]
 
 
+def test_an_initial_or_a_lower_case_word_after_a_stop_does_not_end_a_sentence():
+    assert sentences("The hymn is sung in the translation by John C. Messenger. It is old.") \
+        == ["The hymn is sung in the translation by John C. Messenger.", "It is old."]
+    assert sentences("The U.S. Army won, e.g. at sea. Then it rained.") == [
+        "The U.S. Army won, e.g. at sea.", "Then it rained."]
+    assert sentences("Акт ЮАР о школах от 1996 г. признал два типа школ. Это важно.") == [
+        "Акт ЮАР о школах от 1996 г. признал два типа школ.", "Это важно."]
+    assert sentences("Ein Motor mit ca. drei Zylindern. Er läuft.") == [
+        "Ein Motor mit ca. drei Zylindern.", "Er läuft."]
+    # A blank line still ends one, whatever follows it.
+    assert sentences("It ended.\n\nthen a new paragraph") == ["It ended.", "then a new paragraph"]
+    # The price, as in Punkt: a sentence that ends with a lone letter runs on into the next.
+    assert sentences("We used vitamin D. The rest was water.") == [
+        "We used vitamin D. The rest was water."]
+
+
 def test_hard_wrapped_prose_stays_one_sentence():
     wrapped = ("Scanned PDFs are marked as needing OCR, with\nthe pages named. Encrypted PDFs "
                "are\nmarked as needing a password.\nlowercase after a stop starts anew")

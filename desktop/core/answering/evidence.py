@@ -72,15 +72,17 @@ def rank(question: str, passages: Sequence[str], stem: int = STEM,
     if not asked:
         return []
     candidates = []
+    n = 0  # sentences in all
     for p, text in enumerate(passages):
-        for start, end in sentence_spans(text):
+        spans = sentence_spans(text)
+        n += len(spans)
+        for start, end in spans:
             sentence = flat(text[start:end])
             shared = set(stems(sentence, stem)) & asked
             if shared and not sentence.endswith(_QUESTION_MARKS):
                 candidates.append((p, start, end, sentence, shared))
     if not candidates:
         return []
-    n = sum(len(sentence_spans(text)) for text in passages)
     df = Counter(w for *_, shared in candidates for w in shared)
     weight = {w: math.log(1 + n / df[w]) for w in df}
     # The best a sentence could do: every question word found, each as rare as it is here.

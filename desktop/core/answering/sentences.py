@@ -2,7 +2,11 @@
 
 A sentence ends at a sentence terminal before a space or a line break (Unicode's
 Sentence_Terminal: . ! ? and every script's own, as the Devanagari danda । and the Arabic ؟),
-after a full-width one (。！？) anywhere, and at a blank line. A line break ends one too,
+after a full-width one (。！？) anywhere, and at a blank line. Two cues of Kiss and Strunk's
+Punkt, which need no list of abbreviations, keep a terminal from ending one: a full stop
+after a lone letter (an initial or a short form: "John C. Messenger", "U.S. Army", "z. B."),
+and a lower-case word after it on the same line ("ca. drei", "1996 г. признал"), since in
+scripts with capitals a sentence starts with one. A line break ends a sentence too,
 except in hard-wrapped prose: a line continues the one before it when that one stopped
 mid-sentence and either was long or is followed by a lower-case word (headings and list items
 always stand alone). Thai marks no sentence end: a Thai passage without line breaks stays one
@@ -17,7 +21,7 @@ from desktop.core.storage.keywords import SENTENCE_TERMINALS
 
 # (?=\s) first: the long class is then tried only where white space follows.
 _SENTENCE_END = re.compile(f"(?=\\s)(?<=[{SENTENCE_TERMINALS}])\\s+|(?<=[。！？])|\\n\\s*\\n")
-_ENDS_SENTENCE = tuple(".!?:;。！？।॥؟۔")
+_ENDS_LINE = re.compile(f"[{SENTENCE_TERMINALS}:;。！？]$")
 _NEW_LINE_ITEM = re.compile(r"#|[-*+•] |\d+[.)] ")  # a heading or a list item
 _WRAP_WIDTH = 60  # a line at least this long that ends mid-sentence was wrapped
 _LINE = re.compile(r"[^\n]+")
@@ -25,15 +29,30 @@ _LINE = re.compile(r"[^\n]+")
 
 def _continues(previous: str, line: str) -> bool:
     """Whether ``line`` carries on the hard-wrapped sentence that ``previous`` left open."""
-    if previous.endswith(_ENDS_SENTENCE) or _NEW_LINE_ITEM.match(line) or previous[0] == "#":
+    if _ENDS_LINE.search(previous) or _NEW_LINE_ITEM.match(line) or previous[0] == "#":
         return False
     return line[0].islower() or len(previous) >= _WRAP_WIDTH
+
+
+def _carries_on(text: str, stop: int, after: int) -> bool:
+    """Whether the terminal before ``stop`` leaves the sentence open: it is a full stop after
+    a lone letter (``after`` within one line break), or the next word, at ``after`` on the same
+    line, is lower-case."""
+    breaks = text.count("\n", stop, after)
+    if after == len(text) or breaks > 1:
+        return False
+    if text[after].islower() and not breaks:
+        return True
+    return (text[stop - 1] == "." and stop >= 2 and text[stop - 2].isalpha()
+            and (stop == 2 or not text[stop - 3].isalnum()))
 
 
 def _blocks(text: str) -> list[tuple[int, int]]:
     """The (start, end) offsets of the text between sentence ends."""
     out, start = [], 0
     for end in _SENTENCE_END.finditer(text):
+        if end.start() > 0 and _carries_on(text, end.start(), end.end()):
+            continue
         out.append((start, end.start()))
         start = end.end()
     out.append((start, len(text)))
