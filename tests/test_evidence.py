@@ -29,6 +29,8 @@ def test_an_initial_or_a_lower_case_word_after_a_stop_does_not_end_a_sentence():
         == ["The hymn is sung in the translation by John C. Messenger.", "It is old."]
     assert sentences("The U.S. Army won, e.g. at sea. Then it rained.") == [
         "The U.S. Army won, e.g. at sea.", "Then it rained."]
+    assert sentences("Первыми были Дж. А. Гобсон и Mr. Smith. Это важно. It is in the US. Yes.") \
+        == ["Первыми были Дж. А. Гобсон и Mr. Smith.", "Это важно.", "It is in the US.", "Yes."]
     assert sentences("Акт ЮАР о школах от 1996 г. признал два типа школ. Это важно.") == [
         "Акт ЮАР о школах от 1996 г. признал два типа школ.", "Это важно."]
     assert sentences("Ein Motor mit ca. drei Zylindern. Er läuft.") == [

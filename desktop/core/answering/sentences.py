@@ -4,7 +4,8 @@ A sentence ends at a sentence terminal before a space or a line break (Unicode's
 Sentence_Terminal: . ! ? and every script's own, as the Devanagari danda । and the Arabic ؟),
 after a full-width one (。！？) anywhere, and at a blank line. Two cues of Kiss and Strunk's
 Punkt, which need no list of abbreviations, keep a terminal from ending one: a full stop
-after a lone letter (an initial or a short form: "John C. Messenger", "U.S. Army", "z. B."),
+after a lone letter or a two-letter title-case word (an initial, a title or a short form:
+"John C. Messenger", "Дж. А. Гобсон", "Mr. Smith", "U.S. Army", "z. B."),
 and a lower-case word after it on the same line ("ca. drei", "1996 г. признал"), since in
 scripts with capitals a sentence starts with one. A line break ends a sentence too,
 except in hard-wrapped prose: a line continues the one before it when that one stopped
@@ -25,6 +26,7 @@ _ENDS_LINE = re.compile(f"[{SENTENCE_TERMINALS}:;。！？]$")
 _NEW_LINE_ITEM = re.compile(r"#|[-*+•] |\d+[.)] ")  # a heading or a list item
 _WRAP_WIDTH = 60  # a line at least this long that ends mid-sentence was wrapped
 _LINE = re.compile(r"[^\n]+")
+_WORD_BEFORE = re.compile(r"(?<![^\W\d_])[^\W\d_]{1,2}$")  # the whole word, of 1-2 letters
 
 
 def _continues(previous: str, line: str) -> bool:
@@ -36,15 +38,17 @@ def _continues(previous: str, line: str) -> bool:
 
 def _carries_on(text: str, stop: int, after: int) -> bool:
     """Whether the terminal before ``stop`` leaves the sentence open: it is a full stop after
-    a lone letter (``after`` within one line break), or the next word, at ``after`` on the same
-    line, is lower-case."""
+    a lone letter or a two-letter title-case word (``after`` within one line break), or the
+    next word, at ``after`` on the same line, is lower-case."""
     breaks = text.count("\n", stop, after)
     if after == len(text) or breaks > 1:
         return False
     if text[after].islower() and not breaks:
         return True
-    return (text[stop - 1] == "." and stop >= 2 and text[stop - 2].isalpha()
-            and (stop == 2 or not text[stop - 3].isalnum()))
+    if text[stop - 1] != ".":
+        return False
+    word = _WORD_BEFORE.search(text, max(0, stop - 4), stop - 1)
+    return word is not None and (len(word.group()) == 1 or word.group().istitle())
 
 
 def _blocks(text: str) -> list[tuple[int, int]]:
