@@ -78,6 +78,13 @@ def test_every_script_s_sentence_end_is_a_break(chunker):
     assert len(chunks) > 1 and all(c.text.endswith("।") for c in chunks)
 
 
+def test_an_initial_or_a_title_is_no_sentence_end(chunker):
+    sentence = "Первыми теоретиками этой темы были Дж. А. Гобсон и Mr. Smith из Лондона. "
+    text = sentence * 60
+    chunks = chunker.chunk([Section(text)])
+    assert len(chunks) > 1 and all(c.text.endswith("Лондона.") for c in chunks)
+
+
 def test_offsets_point_into_the_section(chunker):
     text = "Alpha beta.\n\nGamma delta. " * 200
     section = Section(text, offset=1000)

@@ -2,12 +2,9 @@
 
 A sentence ends at a sentence terminal before a space or a line break (Unicode's
 Sentence_Terminal: . ! ? and every script's own, as the Devanagari danda । and the Arabic ؟),
-after a full-width one (。！？) anywhere, and at a blank line. Two cues of Kiss and Strunk's
-Punkt, which need no list of abbreviations, keep a terminal from ending one: a full stop
-after a lone letter or a two-letter title-case word (an initial, a title or a short form:
-"John C. Messenger", "Дж. А. Гобсон", "Mr. Smith", "U.S. Army", "z. B."),
-and a lower-case word after it on the same line ("ca. drei", "1996 г. признал"), since in
-scripts with capitals a sentence starts with one. A line break ends a sentence too,
+after a full-width one (。！？) anywhere, and at a blank line; not where the next word is
+lower-case or the full stop follows an initial or a title (``keywords.sentence_goes_on``: "John
+C. Messenger", "Mr. Smith", "ca. drei" stay whole). A line break ends a sentence too,
 except in hard-wrapped prose: a line continues the one before it when that one stopped
 mid-sentence and either was long or is followed by a lower-case word (headings and list items
 always stand alone). Thai marks no sentence end: a Thai passage without line breaks stays one
@@ -18,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from desktop.core.storage.keywords import SENTENCE_TERMINALS
+from desktop.core.storage.keywords import SENTENCE_TERMINALS, sentence_goes_on
 
 # (?=\s) first: the long class is then tried only where white space follows.
 _SENTENCE_END = re.compile(f"(?=\\s)(?<=[{SENTENCE_TERMINALS}])\\s+|(?<=[。！？])|\\n\\s*\\n")
@@ -26,7 +23,6 @@ _ENDS_LINE = re.compile(f"[{SENTENCE_TERMINALS}:;。！？]$")
 _NEW_LINE_ITEM = re.compile(r"#|[-*+•] |\d+[.)] ")  # a heading or a list item
 _WRAP_WIDTH = 60  # a line at least this long that ends mid-sentence was wrapped
 _LINE = re.compile(r"[^\n]+")
-_WORD_BEFORE = re.compile(r"(?<![^\W\d_])[^\W\d_]{1,2}$")  # the whole word, of 1-2 letters
 
 
 def _continues(previous: str, line: str) -> bool:
@@ -36,26 +32,11 @@ def _continues(previous: str, line: str) -> bool:
     return line[0].islower() or len(previous) >= _WRAP_WIDTH
 
 
-def _carries_on(text: str, stop: int, after: int) -> bool:
-    """Whether the terminal before ``stop`` leaves the sentence open: it is a full stop after
-    a lone letter or a two-letter title-case word (``after`` within one line break), or the
-    next word, at ``after`` on the same line, is lower-case."""
-    breaks = text.count("\n", stop, after)
-    if after == len(text) or breaks > 1:
-        return False
-    if text[after].islower() and not breaks:
-        return True
-    if text[stop - 1] != ".":
-        return False
-    word = _WORD_BEFORE.search(text, max(0, stop - 4), stop - 1)
-    return word is not None and (len(word.group()) == 1 or word.group().istitle())
-
-
 def _blocks(text: str) -> list[tuple[int, int]]:
     """The (start, end) offsets of the text between sentence ends."""
     out, start = [], 0
     for end in _SENTENCE_END.finditer(text):
-        if end.start() > 0 and _carries_on(text, end.start(), end.end()):
+        if sentence_goes_on(text, end.start(), end.end()):
             continue
         out.append((start, end.start()))
         start = end.end()

@@ -9,15 +9,16 @@ character span they cover in the document's text.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from desktop.core.indexing.extract import Section
-from desktop.core.storage.keywords import SENTENCE_TERMINALS
+from desktop.core.storage.keywords import SENTENCE_TERMINALS, sentence_goes_on
 
 _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
-# Unicode's Sentence_Terminal (. ! ? and every script's own: ।, ؟, ။...), ; and :
+# Unicode's Sentence_Terminal (. ! ? and every script's own: ।, ؟, ။...), ; and : (not where
+# keywords.sentence_goes_on says the sentence carries on: "John C. Messenger", "ca. drei")
 _SENTENCE_END = re.compile(f"(?=\\s)(?<=[{SENTENCE_TERMINALS};:])\\s+|(?<=[。！？；])")
 
 
@@ -41,10 +42,14 @@ class Chunk:
     ocr: float | None = None  # the OCR confidence when the text was read from an image
 
 
-def _split(text: str, pattern: re.Pattern[str], start: int, end: int) -> list[tuple[int, int]]:
-    """Split ``text[start:end]`` at ``pattern``; return non-blank (start, end) spans."""
+def _split(text: str, pattern: re.Pattern[str], start: int, end: int,
+           goes_on: Callable[[str, int, int], bool] | None = None) -> list[tuple[int, int]]:
+    """Split ``text[start:end]`` at ``pattern`` (except where ``goes_on`` says the text carries
+    on); return non-blank (start, end) spans."""
     spans, pos = [], start
     for m in pattern.finditer(text, start, end):
+        if goes_on is not None and goes_on(text, m.start(), m.end()):
+            continue
         if m.start() > pos:
             spans.append((pos, m.start()))
         pos = m.end()
@@ -111,7 +116,7 @@ class Chunker:
         ``paragraph_tokens`` is the size of the paragraph a unit opens (0 inside a paragraph).
         """
         paragraphs = _split(text, _PARAGRAPH, 0, len(text))
-        sentences = [_split(text, _SENTENCE_END, a, b) for a, b in paragraphs]
+        sentences = [_split(text, _SENTENCE_END, a, b, sentence_goes_on) for a, b in paragraphs]
         flat = [span for group in sentences for span in group]
         counts = iter(self.count([text[a:b] for a, b in flat]))
         units: list[tuple[int, int, int, int]] = []

@@ -1,4 +1,5 @@
-"""Text for the FTS5 keyword index, and safe FTS5 queries from user text.
+"""Text for the FTS5 keyword index, safe FTS5 queries from user text, and where sentences end
+(shared by the chunker and the evidence sentences).
 
 FTS5's unicode61 tokenizer splits on spaces and punctuation, which leaves Chinese, Japanese
 and Thai (written without spaces) as one huge token per phrase. We index such runs as
@@ -39,6 +40,8 @@ SENTENCE_TERMINALS = (
     "\U00016af5\U00016b37-\U00016b38\U00016b44\U00016d6e-\U00016d6f\U00016e98\U0001bc9f"
     "\U0001da88"
 )
+_TERMINAL = re.compile(f"[{SENTENCE_TERMINALS}]")
+_SHORT_WORD_END = re.compile(r"(?<![^\W\d_])[^\W\d_]{1,2}$")  # a whole word of 1-2 letters
 _UNSPACED_RUN = re.compile(f"[{UNSPACED}]+")
 _WORD = re.compile(r"\w[\w\u0300-\u036f\u0900-\u0dff]*", re.UNICODE)
 
@@ -54,6 +57,27 @@ STOPWORDS = frozenset(
 #: dictionary, any spaced script): the evidence ranking compares words by them, and a
 #: question's word counts as found in the files when one of theirs starts with them.
 STEM = 5
+
+
+def sentence_goes_on(text: str, stop: int, after: int) -> bool:
+    """Whether the sentence terminal just before ``stop`` leaves its sentence open, the next
+    text starting at ``after``. Two cues of Kiss and Strunk's Punkt that need no list of
+    abbreviations: a full stop after a lone letter or a two-letter title-case word (an initial,
+    a title, a short form: "John C. Messenger", "Дж. А. Гобсон", "Mr. Smith", "U.S.", "z. B."),
+    within one line break; and a lower-case word after the terminal on the same line ("ca.
+    drei", "1996 г. признал"), since in scripts with capitals a sentence starts with one. A
+    blank line always ends it. The price: a sentence that ends with a lone letter runs on."""
+    if stop == 0 or after >= len(text) or not _TERMINAL.match(text, stop - 1):
+        return False
+    breaks = text.count("\n", stop, after)
+    if breaks > 1:
+        return False
+    if not breaks and text[after].islower():
+        return True
+    if text[stop - 1] != ".":
+        return False
+    word = _SHORT_WORD_END.search(text, max(0, stop - 4), stop - 1)
+    return word is not None and (len(word.group()) == 1 or word.group().istitle())
 
 
 def _bigrams(run: str) -> str:
