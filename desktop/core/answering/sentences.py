@@ -19,7 +19,7 @@ from desktop.core.storage.keywords import SENTENCE_TERMINALS, sentence_goes_on
 
 # (?=\s) first: the long class is then tried only where white space follows.
 _SENTENCE_END = re.compile(f"(?=\\s)(?<=[{SENTENCE_TERMINALS}])\\s+|(?<=[。！？])|\\n\\s*\\n")
-_ENDS_LINE = re.compile(f"[{SENTENCE_TERMINALS}:;。！？]$")
+_ENDS_LINE = re.compile(f"[{SENTENCE_TERMINALS}:;]$")  # a line that ended its sentence
 _NEW_LINE_ITEM = re.compile(r"#|[-*+•] |\d+[.)] ")  # a heading or a list item
 _WRAP_WIDTH = 60  # a line at least this long that ends mid-sentence was wrapped
 _LINE = re.compile(r"[^\n]+")
