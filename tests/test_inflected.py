@@ -1,5 +1,6 @@
 """Questions in inflecting languages that use other forms of the files' words: hand-written,
-so they do not copy the passage's forms the way translated questions do."""
+so they do not copy the passage's forms the way translated questions do (Russian and German
+case endings; Arabic clitics, broken plurals and derived verb forms)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,14 @@ def _passages(eval_dir: Path) -> dict[str, str]:
 
 def test_the_set_is_whole_and_answerable_from_its_gold_passages(eval_dir):
     questions, passages = _load(), _passages(eval_dir)
-    assert len(questions) >= 30 and {q["lang"] for q in questions} == {"ru", "de"}
+    assert len(questions) >= 50 and {q["lang"] for q in questions} == {"ru", "de", "ar"}
     assert len({q["question"] for q in questions}) == len(questions)
     for q in questions:
         assert all(a in passages[q["gold_doc_ids"][0]] for a in q["answers"]), q["id"]
 
 
-def test_no_question_is_refused_in_a_library_of_only_its_passages(eval_dir, embedder, tmp_path):
+def test_at_most_one_in_twenty_is_refused_in_a_library_of_only_its_passages(eval_dir, embedder,
+                                                                           tmp_path):
     # The strictest library for the relevance gate: nothing but the passages that answer, so
     # a question word is found only where those passages use some form of it.
     questions, passages = _load(), _passages(eval_dir)
@@ -51,4 +53,6 @@ def test_no_question_is_refused_in_a_library_of_only_its_passages(eval_dir, embe
             if not relevant(found, ranked[0].score if ranked else 0.0):
                 refused.append((q["question"], round(found.coverage, 2)))
         retriever.close()
-    assert refused == []
+    # The issue's bar for answerable questions. Counting the question's exact words refuses
+    # 8 of these 55 (5 of the 17 Arabic ones).
+    assert len(refused) <= 0.05 * len(questions), refused
