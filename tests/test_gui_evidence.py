@@ -10,13 +10,14 @@ from types import SimpleNamespace
 
 from gui_helpers import ANSWER_TIMEOUT_MS, QUESTION, anchor_point, index_by_drop, small_folder
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QTextCursor
+from PySide6.QtGui import QTextCursor, QTextDocument
 
 from desktop.core.answering.answer import Found
 from desktop.core.answering.compare import CompareEvent
 from desktop.core.answering.conversations import CheckRecord, EvidenceRecord, SourceRecord, Turn
 from desktop.core.answering.sentences import flat
 from desktop.gui import render, theme, workers
+from desktop.gui.chat_pane import Transcript
 from desktop.gui.compare_view import CompareView
 
 COLORS = theme.Colors(text="#000000", muted="#777777", link="#0000ff", mark="#ffff00",
@@ -119,6 +120,46 @@ def test_an_unsupported_sentence_is_marked_and_a_supported_one_links_its_evidenc
     passage = render.passage_html(source, "", "", COLORS, sentence=(14, 23))
     assert (f"<a name='evidence'></a><span style='background-color:{COLORS.strong_mark}'>"
             "six hours</span>") in passage
+
+
+def laid_out_lines(html: str, width: int) -> list[str]:
+    """The lines of ``html`` as Qt lays them out ``width`` pixels wide."""
+    document = QTextDocument()
+    document.setHtml(html)
+    document.setTextWidth(width)
+    document.documentLayout().documentSize()  # lays it out
+    lines, block = [], document.begin()
+    while block.isValid():
+        layout = block.layout()
+        for i in range(layout.lineCount()):
+            line = layout.lineAt(i)
+            lines.append(block.text()[line.textStart():line.textStart() + line.textLength()])
+        block = block.next()
+    return lines
+
+
+def test_a_source_label_never_wraps_inside_even_in_a_right_to_left_sentence(qtbot):
+    # An Arabic evidence sentence: Qt wrapped its label at a hyphen, and the bidirectional
+    # order put "xquad-" at the left end of one line and the rest at the right of the next.
+    sentence = ("عادةً ما يعمل الصيادلة الاستشاريون في دور رعاية المسنين، ولكنهم يوسعون دائرة "
+                "نشاطاتهم بشكل متزايد إلى مؤسسات أخرى وأماكن غير مؤسسية.")
+    evidence = (EvidenceRecord(1, sentence, 0, len(sentence), path="/d/xquad-ar-Pharmacy-p013.txt",
+                               page=2),)
+    html = render.evidence_html(evidence, 0, COLORS)
+    for width in range(300, 1000, 20):
+        lines = [line.replace("\u2011", "-").replace("\xa0", " ")
+                 for line in laid_out_lines(html, width)]
+        assert sum(evidence[0].label() in line for line in lines) == 1, (width, lines)
+    assert "xquad-ar-Pharmacy-p013.txt" not in html  # the hyphens are no-break ones
+    # A copy from the transcript carries the file's own name.
+    transcript = Transcript()
+    qtbot.addWidget(transcript)
+    transcript.set_turns([Turn("أين يعمل الصيدلي الاستشاري عادة؟", "في دور رعاية المسنين [1].",
+                               (SourceRecord(1, evidence[0].path, sentence, page=2),), (1,),
+                               evidence=evidence)])
+    transcript.selectAll()
+    copied = transcript.createMimeDataFromSelection().text()
+    assert "[1] xquad-ar-Pharmacy-p013.txt, p. 2" in copied and "\u2011" not in copied
 
 
 def test_the_compare_view_shows_the_evidence_once_above_its_columns(qtbot):

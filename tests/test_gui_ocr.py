@@ -87,8 +87,8 @@ def ask(qtbot, window: MainWindow, question: str) -> Answer:
 
 
 def plain(browser: QTextBrowser) -> str:
-    """The text of ``browser`` with its white space (no-break spaces too) made single."""
-    return " ".join(browser.toPlainText().replace("\xa0", " ").split())
+    """The text of ``browser`` as a copy carries it, its white space made single."""
+    return " ".join(render.plain_copy(browser.toPlainText()).split())
 
 
 def test_the_ocr_settings_round_trip_to_settings_json(qtbot, make_window):

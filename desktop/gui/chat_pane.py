@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QUrl, Signal
+from PySide6.QtCore import QEvent, QMimeData, QUrl, Signal
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -46,6 +46,13 @@ class Transcript(QTextBrowser):
         if self.pending is not None and self.streamed:
             self._insert(self.streamed)
         self.scroll_to_end()
+
+    def createMimeDataFromSelection(self) -> QMimeData:  # noqa: N802 (Qt's name)
+        """What a copy carries: the plain text with the ordinary spaces and hyphens that
+        :func:`render.unbroken` made no-break for the screen."""
+        data = super().createMimeDataFromSelection()
+        data.setText(render.plain_copy(data.text()))
+        return data
 
     def set_turns(self, turns: Sequence[Turn]) -> None:
         self.turns = list(turns)

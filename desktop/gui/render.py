@@ -91,12 +91,26 @@ def ocr_by_source(sources: Sequence[SourceRecord]) -> dict[int, float]:
     return {s.n: s.ocr for s in sources if s.ocr is not None}
 
 
+def unbroken(label: str) -> str:
+    """``label`` (a file name with its page) as HTML that never wraps inside: no-break spaces
+    and hyphens, so that "report-2024.pdf" is not cut at a line's end, where in a right-to-left
+    paragraph its two halves would land at opposite ends of two lines. (Qt's rich text ignores
+    ``white-space: nowrap`` on a span.)"""
+    return html.escape(label).replace(" ", "&nbsp;").replace("-", "\u2011")
+
+
+def plain_copy(text: str) -> str:
+    """``text`` copied from the transcript, with :func:`unbroken`'s no-break spaces and
+    hyphens back to ordinary ones (a copied file name must match the file's)."""
+    return text.replace("\u2011", "-").replace("\xa0", " ")
+
+
 def source_links(turn: Turn, index: int, colors: Colors) -> str:
     """The sources of a turn as links; the ones the answer cites in bold; those read by OCR
     marked."""
     links = []
     for s in turn.sources:
-        label = html.escape(s.label())
+        label = unbroken(s.label())
         weight = "bold" if s.n in turn.cited else "normal"
         color = colors.link if s.n in turn.cited else colors.muted
         links.append(f"<a href='cite:{index}:{s.n}' style='color:{color}; font-weight:{weight}; "
@@ -135,7 +149,7 @@ def evidence_html(evidence: Sequence[EvidenceRecord], turn: int, colors: Colors,
             f"<a href='{href}' style='color:{colors.text}; text-decoration:none'>"
             f"<span style='background-color:{colors.mark}'>{sentence}</span></a>&nbsp; "
             f"<a href='{href}' style='color:{colors.link}; text-decoration:none; "
-            f"font-size:small'>[{e.n}]&nbsp;{html.escape(e.label())}</a>"
+            f"font-size:small'>[{e.n}]&nbsp;{unbroken(e.label())}</a>"
             f"{ocr_mark(ocr.get(e.n), colors)}</p>")
     return "".join(rows)
 
