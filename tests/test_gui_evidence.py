@@ -147,8 +147,7 @@ def test_a_source_label_never_wraps_inside_even_in_a_right_to_left_sentence(qtbo
                                page=2),)
     html = render.evidence_html(evidence, 0, COLORS)
     for width in range(300, 1000, 20):
-        lines = [line.replace("\u2011", "-").replace("\xa0", " ")
-                 for line in laid_out_lines(html, width)]
+        lines = [render.plain_copy(line) for line in laid_out_lines(html, width)]
         assert sum(evidence[0].label() in line for line in lines) == 1, (width, lines)
     assert "xquad-ar-Pharmacy-p013.txt" not in html  # the hyphens are no-break ones
     # A copy from the transcript carries the file's own name.
