@@ -42,6 +42,19 @@ def test_facts_are_numbers_and_names_inside_a_sentence():
     assert facts("They won.") == set()
 
 
+def test_a_number_touching_chinese_letters_is_a_fact_of_its_own():
+    # "1785年": no space between the year and 年. The window marked the quoted answer "1785"
+    # "(not in your files)" beside the very sentence it was quoted from.
+    source = {1: "詹姆斯·赫顿 通常被视为第一位现代地质学家。1785年，他向爱丁堡皇家学会提交了一篇"
+                 "题为 地球理论 的论文。"}
+    assert [r.supported for r in check("1785 [1]", source)] == [True]
+    assert [r.supported for r in check("1785年 [1]", source)] == [True]
+    assert [r.supported for r in check("1786 [1]", source)] == [False]
+    changed = "1786年，他向爱丁堡皇家学会提交了论文 [1]"
+    assert [r.supported for r in check(changed, source)] == [False]
+    assert facts("1785年，他") == {"1785"}
+
+
 def test_the_constructed_set_changes_exactly_one_fact():
     import random
 

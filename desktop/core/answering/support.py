@@ -53,8 +53,11 @@ NAME_WORD = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁ][\w'-]+"
 def facts(sentence: str) -> set[str]:
     """The words of ``sentence`` that carry a checkable fact, lower-cased: anything with a
     digit (numbers, dates, amounts) and capitalised words inside the sentence (names). A
-    changed fact in an otherwise copied sentence is one of these."""
-    found = {m.group().lower().rstrip(".,") for m in _FACT.finditer(sentence)}
+    changed fact in an otherwise copied sentence is one of these. Read as the keyword index
+    reads text (:func:`keywords.index_text`), so a number is apart from the Chinese or Thai
+    letters it touches: "1785年" holds the fact "1785"."""
+    spaced = keywords.index_text(sentence)
+    found = {m.group().lower().rstrip(".,") for m in _FACT.finditer(spaced)}
     found |= {m.group().lower() for m in NAME_WORD.finditer(sentence.strip())}
     return {f for f in found if f}
 
@@ -88,7 +91,7 @@ class _Text:
 
     @classmethod
     def of(cls, n: int, text: str, start: int | None = None, end: int | None = None) -> _Text:
-        return cls(n, start, end, frozenset(stems(text)), text.lower())
+        return cls(n, start, end, frozenset(stems(text)), keywords.index_text(text).lower())
 
     def holds(self, words: Sequence[str], facts_: set[str]) -> tuple[float, bool]:
         """The share of ``words`` (stems) found here, and whether every fact is."""
