@@ -53,6 +53,9 @@ def test_a_number_touching_chinese_letters_is_a_fact_of_its_own():
     changed = "1786年，他向爱丁堡皇家学会提交了论文 [1]"
     assert [r.supported for r in check(changed, source)] == [False]
     assert facts("1785年，他") == {"1785"}
+    glued = "此后又应用了 Eutelsat的 Eurobird 1 卫星。"  # a name touching 的
+    assert facts(glued) == {"eutelsat", "eurobird", "1"}
+    assert [r.supported for r in check(glued, {1: glued})] == [True]
 
 
 def test_the_constructed_set_changes_exactly_one_fact():
