@@ -138,3 +138,10 @@ def test_a_refusal_still_shows_the_closest_evidence(cli, indexed):
     assert answer["evidence"][0]["sentence"].startswith("The access code for the east warehouse")
     assert [s["n"] for s in answer["sources"]] == [answer["evidence"][0]["n"]]
     assert answer["answer_sentences"] == []
+    # As text: the evidence is the closest there is, the refusal is said once, and the
+    # timings do not pretend the model ran.
+    code, out, err = cli("ask", "What is the access code for the Louvre museum vault?")
+    assert code == 0, err
+    assert out.startswith("Closest evidence in your files\n  1. The access code for the east")
+    assert f"\nAnswer\n{REFUSAL}\n" in out and out.count(REFUSAL) == 1
+    assert "the model was not asked" in err and "first token" not in err

@@ -101,7 +101,7 @@ def ask(question: str, collections: tuple[str, ...], k: int | None, sentences: i
         def show(item) -> None:
             if isinstance(item, Found):
                 if item.evidence and not as_json:
-                    click.echo("Evidence")
+                    click.echo("Evidence" if item.asked else "Closest evidence in your files")
                     for i, e in enumerate(item.evidence, start=1):
                         click.echo(f"  {i}. {e.sentence}  [{e.n}] {e.label()}")
                     click.echo("\nAnswer")
@@ -114,7 +114,8 @@ def ask(question: str, collections: tuple[str, ...], k: int | None, sentences: i
         if not answer.refused and streamed and answer.text.startswith(streamed):
             out.write(answer.text[len(streamed):])  # the citation a supported answer gets
             streamed = answer.text
-        out.write("\n")
+        if streamed:
+            out.write("\n")
         try:
             ws.conversations.append(conversation, turn_from_answer(answer))
         except OSError as exc:
@@ -123,17 +124,24 @@ def ask(question: str, collections: tuple[str, ...], k: int | None, sentences: i
         emit(answer.to_dict(), True, lambda: None)
         return
     if answer.text != streamed:
-        click.echo(f"\n{answer.text}")
+        click.echo(f"\n{answer.text}" if streamed else answer.text)
     for line in sentence_checks(answer):
         click.echo(line)
     for s in answer.sources:
         mark = "*" if s.n in answer.cited else " "
         ocr = f" (OCR, {s.ocr:.0%} confident)" if s.ocr is not None else ""
         click.echo(f"{mark}[{s.n}] {s.label()}{ocr}: {' '.join(s.text.split())[:160]}")
-    t = answer.timings
-    err(f"evidence {t.get('evidence_ms', 0):.0f} ms · first token "
-        f"{t.get('first_token_ms', 0):.0f} ms · {t.get('tokens_per_s', 0):.1f} tokens/s"
-        + (f" on {t['threads']:.0f} thread(s)" if t.get("threads") else ""))
+    err(timing_line(answer.timings))
+
+
+def timing_line(t: dict[str, float]) -> str:
+    """How long the evidence and the model took; a question the gate refused never reached
+    the model, and the line says so rather than print a first token of 0 ms."""
+    if "first_token_ms" not in t:
+        return f"evidence {t.get('evidence_ms', 0):.0f} ms · the model was not asked"
+    return (f"evidence {t.get('evidence_ms', 0):.0f} ms · first token "
+            f"{t['first_token_ms']:.0f} ms · {t.get('tokens_per_s', 0):.1f} tokens/s"
+            + (f" on {t['threads']:.0f} thread(s)" if t.get("threads") else ""))
 
 
 def sentence_checks(answer: Answer) -> list[str]:

@@ -115,6 +115,7 @@ class Found:
     evidence: list[Evidence]
     sources: list[Source]
     text: str = ""  # a stream item with no text, for consumers that print tokens
+    asked: bool = True  # False: nothing relevant was found, and the model will not be asked
 
 
 @dataclass
@@ -254,7 +255,7 @@ class Answerer:
         best = evidence[0].score if evidence else 0.0
         if found is not None and not relevant(found, best):
             shown = sources if evidence else []
-            yield Found(evidence, shown)
+            yield Found(evidence, shown, asked=False)
             timings["total_ms"] = timings["evidence_ms"]
             return Answer(question, REFUSAL, True, shown, timings=timings, evidence=evidence)
         sources = self.fit(question, sources)
