@@ -151,3 +151,14 @@ def test_a_sentence_far_weaker_than_the_best_is_not_evidence():
     assert len(ranked) == 2 and ranked[1].score < 0.5 * ranked[0].score
     assert [s.passage for s in best("What is the access code for the east warehouse?",
                                     passages, 2)] == [0]
+
+
+def test_a_heading_that_only_restates_the_question_yields_to_the_sentence_that_answers():
+    passage = ("The Proposed Amendment\nAccordingly, the FAA proposes to amend 14 CFR part 39 "
+               "as follows.")
+    ranked = rank("What does the proposed rule amend?", [passage])
+    assert ranked[0].text.startswith("Accordingly, the FAA proposes to amend 14 CFR part 39")
+    heading = next(s for s in ranked if s.text == "The Proposed Amendment")
+    # Halved, not dropped: a yes/no question's answer can be its own restatement.
+    assert rank("Is coinfection common?", ["Coinfection is common."])[0].score > 0
+    assert 0 < heading.score < ranked[0].score

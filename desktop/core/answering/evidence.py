@@ -11,7 +11,10 @@ most. Words are compared by their first :data:`STEM` letters (``words`` of
 character bigrams), a crude stemmer that needs no dictionary and so works in any language
 with spaces: "introduced"/"introduction", "Москва"/"Москвы", "Zellen"/"Zelle" meet. The sum is
 divided by ``1 + RANK_PRIOR × r`` for a sentence of the passage ranked ``r`` (from 0): retrieval
-read the whole passage, and its ranking breaks near-ties. Measured against the alternatives on
+read the whole passage, and its ranking breaks near-ties. A sentence with no word beyond the
+question's (a heading or title such as "Super Bowl 50" or "The Proposed Amendment") only
+restates it and counts :data:`RESTATEMENT_SHARE` of its score: halved, not dropped, since a
+yes/no question's answer can be its own restatement. Measured against the alternatives on
 ../shared/eval (README, "Evidence"): the embedder's cosine of question and sentence ranked
 worse on every set and costs 150-400 ms a question for the sentences of five passages; added
 to this score it changed evidence@1 by under 0.02.
@@ -36,6 +39,8 @@ from desktop.core.storage.keywords import STEM, words
 FOCUS_SENTENCES = 2
 #: How much a passage's rank discounts its sentences: score / (1 + RANK_PRIOR × rank).
 RANK_PRIOR = 0.2
+#: What a sentence that holds no word beyond the question's counts of its score.
+RESTATEMENT_SHARE = 0.5
 #: A sentence scoring under this share of the best one is not shown as evidence nor read by
 #: the model. On ../shared/eval such a second sentence never held the answer when the first
 #: did not (evidence@2 the same with and without it on all three sets), and it was 25-46% of
@@ -64,10 +69,11 @@ class Sentence:
 
 
 def rank(question: str, passages: Sequence[str], stem: int = STEM,
-         prior: float = RANK_PRIOR) -> list[Sentence]:
+         prior: float = RANK_PRIOR, restated: float = RESTATEMENT_SHARE) -> list[Sentence]:
     """Every sentence of ``passages`` (given best first) that shares a word with
     ``question`` and is not itself a question, best first; ties go to the better passage,
-    then the earlier sentence. (Other ``stem`` and ``prior`` are for measuring alternatives.)"""
+    then the earlier sentence. (Other ``stem``, ``prior`` and ``restated`` are for measuring
+    alternatives.)"""
     asked = set(stems(question, stem))
     if not asked:
         return []
@@ -78,18 +84,20 @@ def rank(question: str, passages: Sequence[str], stem: int = STEM,
         n += len(spans)
         for start, end in spans:
             sentence = flat(text[start:end])
-            shared = set(stems(sentence, stem)) & asked
+            held = set(stems(sentence, stem))
+            shared = held & asked
             if shared and not sentence.endswith(_QUESTION_MARKS):
-                candidates.append((p, start, end, sentence, shared))
+                share = 1.0 if held - asked else restated
+                candidates.append((p, start, end, sentence, shared, share))
     if not candidates:
         return []
-    df = Counter(w for *_, shared in candidates for w in shared)
+    df = Counter(w for c in candidates for w in c[4])
     weight = {w: math.log(1 + n / df[w]) for w in df}
     # The best a sentence could do: every question word found, each as rare as it is here.
     whole = sum(weight.values()) + sum(math.log(1 + n) for w in asked if w not in weight)
     ranked = [Sentence(p, start, end, sentence,
-                       sum(weight[w] for w in shared) / whole / (1 + prior * p))
-              for p, start, end, sentence, shared in candidates]
+                       share * sum(weight[w] for w in shared) / whole / (1 + prior * p))
+              for p, start, end, sentence, shared, share in candidates]
     return sorted(ranked, key=lambda s: (-s.score, s.passage, s.start))
 
 

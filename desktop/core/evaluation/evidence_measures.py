@@ -61,8 +61,8 @@ def evidence_metrics(retriever: Retriever, questions: Sequence, mode: str, k: in
         rows["gate_refused"].append(float(not relevant(found, scored[0].score if scored else 0)))
         rows["evidence@1"].append(_holds(ranked, q.answers, 1))
         rows["evidence@3"].append(_holds(ranked, q.answers, 3))
-        old = sorted(evidence.rank(q.question, texts, stem=0, prior=0.0)[:evidence.FOCUS_SENTENCES],
-                     key=lambda s: (s.passage, s.start))
+        old = sorted(evidence.rank(q.question, texts, stem=0, prior=0.0, restated=1.0)
+                     [:evidence.FOCUS_SENTENCES], key=lambda s: (s.passage, s.start))
         rows["focus_first@1"].append(_holds([s.text for s in old], q.answers, 1))
         first = [flat(texts[0][s:e]) for s, e in sentence_spans(texts[0])[:1]] if texts else []
         rows["passage_first@1"].append(_holds(first, q.answers, 1))
