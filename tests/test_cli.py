@@ -30,6 +30,7 @@ def test_index_status_forget_round_trip(cli, folder):
     assert report["added"] == 2 and report["chunks"] == 1
     assert report["skipped"][0][0].endswith("b.txt")
     assert "done: 2 added" in err and "done" not in out  # human text goes to stderr
+    assert "; 1 chunk in " in err
 
     code, out, _ = cli("status", "--json")
     status = json.loads(out)
@@ -43,7 +44,8 @@ def test_index_status_forget_round_trip(cli, folder):
     assert home["problems"][0]["status"] == "skipped" and "binary" in home["problems"][0]["reason"]
 
     code, out, _ = cli("status")
-    assert code == 0 and "[home] 2 documents, 1 chunks" in out
+    assert code == 0 and "[home] 2 documents, 1 chunk\n" in out
+    assert f"{folder}: 2 documents (1 indexed, 1 skipped), 1 chunk\n" in out
     assert "0.0 MB in memory; vectors filed in one cell" in out
 
     code, out, _ = cli("forget", str(folder), "--json")
