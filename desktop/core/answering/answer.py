@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -40,6 +40,10 @@ MIN_COSINE = 0.30
 MIN_COVERAGE = 0.7
 MIN_COVERAGE_UNREAD = 0.5
 MIN_EVIDENCE = 0.15
+#: A passage's vector averages all its sentences, so a passage about several things can miss
+#: MIN_COSINE while one of its sentences answers: an evidence sentence holding at least this
+#: share of the question's weighted words may reach MIN_COSINE with its own vector instead.
+MIN_SENTENCE_EVIDENCE = 0.5
 
 
 #: Formats whose places are slides, sheets or messages, not pages: their sections' headings
@@ -253,7 +257,8 @@ class Answerer:
         sources, evidence = self.focused(question, sources)
         timings["evidence_ms"] = (time.perf_counter() - t0) * 1000
         best = evidence[0].score if evidence else 0.0
-        if found is not None and not relevant(found, best):
+        if found is not None and not relevant(
+                found, best, lambda: self.retriever.cosine(found, evidence[0].sentence)):
             shown = sources if evidence else []
             yield Found(evidence, shown, asked=False)
             timings["total_ms"] = timings["evidence_ms"]
@@ -304,12 +309,19 @@ def checked_sentences(text: str, sources: Sequence[Source], evidence: Sequence[E
             for c in check(text, {s.n: s.text for s in sources})]
 
 
-def relevant(found: Retrieval, evidence: float = 1.0) -> bool:
+def relevant(found: Retrieval, evidence: float = 1.0,
+             sentence_cosine: Callable[[], float | None] | None = None) -> bool:
     """Whether retrieval found anything worth answering from, ``evidence`` being the best
-    evidence sentence's score (see MIN_COSINE)."""
+    evidence sentence's score and ``sentence_cosine`` its cosine with the question, computed
+    only when the passages' best cosine misses (see MIN_COSINE, MIN_SENTENCE_EVIDENCE)."""
     if not found.passages or evidence < MIN_EVIDENCE:
         return False
     readable = found.fit >= MIN_FIT
     if found.coverage < (MIN_COVERAGE if readable else MIN_COVERAGE_UNREAD):
         return False
-    return not readable or found.best_cosine is None or found.best_cosine >= MIN_COSINE
+    if not readable or found.best_cosine is None or found.best_cosine >= MIN_COSINE:
+        return True
+    if sentence_cosine is None or evidence < MIN_SENTENCE_EVIDENCE:
+        return False
+    cosine = sentence_cosine()
+    return cosine is not None and cosine >= MIN_COSINE

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
+
 from desktop.core.embedding.embedder import Embedder
 from desktop.core.errors import GroundedError
 from desktop.core.storage import keywords, vectors
@@ -66,6 +68,8 @@ class Retrieval:
     fit: float = 1.0
     #: The share of the question's search terms that occur anywhere in scope, 0..1.
     coverage: float = 1.0
+    #: The question's vector (None when the vector search did not run).
+    query: np.ndarray | None = None
 
 
 def fuse(rankings: Sequence[Sequence[int]], weights: Sequence[float] | None = None,
@@ -267,7 +271,15 @@ class Retriever:
             for cid, score in top if cid in passages
         ]
         search_ms = (time.perf_counter() - t0) * 1000 - embed_ms
-        return Retrieval(result, best, embed_ms, search_ms, fit, coverage)
+        return Retrieval(result, best, embed_ms, search_ms, fit, coverage,
+                         query if mode in ("hybrid", "vector") else None)
+
+    def cosine(self, found: Retrieval, text: str) -> float | None:
+        """The cosine of ``found``'s question and ``text`` (one embedding, a few ms; None
+        when that search computed no question vector)."""
+        if found.query is None:
+            return None
+        return float(self.embedder.embed([text])[0] @ found.query)
 
     def _keywords(self, question: str, scope: Sequence[int] | None, mode: str
                   ) -> tuple[list[int], float]:

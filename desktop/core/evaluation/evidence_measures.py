@@ -26,7 +26,7 @@ from pathlib import Path
 from desktop.core.answering import evidence
 from desktop.core.answering.answer import relevant
 from desktop.core.answering.follow_up import search_text
-from desktop.core.answering.retrieve import Passage, Retriever
+from desktop.core.answering.retrieve import Passage, Retrieval, Retriever
 from desktop.core.answering.sentences import flat, sentence_spans
 from desktop.core.answering.support import NAME_WORD, check
 from desktop.core.errors import GroundedError
@@ -37,10 +37,18 @@ def _holds(sentences: Sequence[str], answers: Sequence[str], k: int) -> float:
     return float(any(metrics.contains_answer(s, answers) for s in sentences[:k]))
 
 
+def gate_passes(retriever: Retriever, found: Retrieval, ranked: Sequence[evidence.Sentence]
+                ) -> bool:
+    """The answerer's relevance gate over ``ranked`` evidence (:func:`relevant`)."""
+    if not ranked:
+        return relevant(found, 0.0)
+    return relevant(found, ranked[0].score, lambda: retriever.cosine(found, ranked[0].text))
+
+
 def _gate_refuses(retriever: Retriever, question: str, k: int, mode: str) -> bool:
     found = retriever.search(question, k=k, mode=mode)
     ranked = evidence.rank(question, [p.text for p in found.passages])
-    return not relevant(found, ranked[0].score if ranked else 0.0)
+    return not gate_passes(retriever, found, ranked)
 
 
 def evidence_metrics(retriever: Retriever, questions: Sequence, mode: str, k: int,
@@ -58,7 +66,7 @@ def evidence_metrics(retriever: Retriever, questions: Sequence, mode: str, k: in
         scored = evidence.rank(q.question, texts)
         ranked = [s.text for s in scored]
         took.append((time.perf_counter() - t0) * 1000)
-        rows["gate_refused"].append(float(not relevant(found, scored[0].score if scored else 0)))
+        rows["gate_refused"].append(float(not gate_passes(retriever, found, scored)))
         rows["evidence@1"].append(_holds(ranked, q.answers, 1))
         rows["evidence@3"].append(_holds(ranked, q.answers, 3))
         old = sorted(evidence.rank(q.question, texts, stem=0, prior=0.0, restated=1.0)
