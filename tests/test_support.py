@@ -70,3 +70,14 @@ def test_the_constructed_set_changes_exactly_one_fact():
     swapped = change_one_fact(sentence, ["Seahawks", "Panthers"], rng, prefer_number=False)
     assert swapped == "The Seahawks beat the Panthers 24–10 in 2016."
     assert change_one_fact("they won it all.", ["Seahawks"], rng, prefer_number=True) is None
+
+
+def test_a_number_in_words_is_a_fact_and_a_changed_one_is_unsupported():
+    notice = {1: "From 1 February the reading room closes at 6 pm on Saturdays. The map "
+                 "collection moves to the second floor. Three rooms stay open."}
+    (moved,) = check("The map collection moves to the third floor. [1]", notice)
+    assert not moved.supported and moved.source == 1
+    (kept,) = check("The map collection moves to the second floor. [1]", notice)
+    assert kept.supported
+    assert not check("Two rooms stay open.", notice)[0].supported
+    assert facts("The one on the second floor has twenty seats.") == {"second", "twenty"}

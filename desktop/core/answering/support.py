@@ -48,17 +48,28 @@ MIN_SHARE = 0.6
 
 _FACT = re.compile(r"\w*\d(?:[\w.,:/-]*\w)?")
 NAME_WORD = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-ZÀ-ÖØ-ÞĀ-ſА-ЯЁ][\w'-]+")
+#: English numbers and ordinals in words ("the second floor", "three doses"): facts as digits
+#: are. "One" is left out: in prose it is mostly a pronoun ("the one that", "one of them").
+NUMBER_WORDS = frozenset(
+    "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty "
+    "ninety hundred thousand million billion trillion dozen twice thrice half "
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+    "hundredth thousandth millionth".split())
+_WORD = re.compile(r"\w+")
 
 
 def facts(sentence: str) -> set[str]:
     """The words of ``sentence`` that carry a checkable fact, lower-cased: anything with a
-    digit (numbers, dates, amounts) and capitalised words inside the sentence (names). A
-    changed fact in an otherwise copied sentence is one of these. Read as the keyword index
+    digit (numbers, dates, amounts), English numbers in words (:data:`NUMBER_WORDS`) and
+    capitalised words inside the sentence (names). A changed fact in an otherwise copied
+    sentence is one of these. Read as the keyword index
     reads text (:func:`keywords.index_text`), so a number is apart from the Chinese or Thai
     letters it touches: "1785年" holds the fact "1785", "Eutelsat的" the name "eutelsat"."""
     spaced = keywords.index_text(sentence)
     found = {m.group().lower().rstrip(".,") for m in _FACT.finditer(spaced)}
     found |= {m.group().lower() for m in NAME_WORD.finditer(spaced.strip())}
+    found |= {w for w in _WORD.findall(spaced.lower()) if w in NUMBER_WORDS}
     return {f for f in found if f}
 
 
