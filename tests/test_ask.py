@@ -145,3 +145,53 @@ def test_a_refusal_still_shows_the_closest_evidence(cli, indexed):
     assert out.startswith("Closest evidence in your files\n  1. The access code for the east")
     assert f"\nAnswer\n{REFUSAL}\n" in out and out.count(REFUSAL) == 1
     assert "the model was not asked" in err and "first token" not in err
+
+
+NOTICE = ("Harbour Street Library. Notice to readers. From 1 February the reading room closes "
+          "at 6 pm on Saturdays. The map collection moves to the second floor. Please return "
+          "borrowed atlases before the move.\n")
+
+
+def test_one_sentence_that_answers_speaks_for_a_passage_about_several_things(cli, tmp_path):
+    root = tmp_path / "library"
+    root.mkdir()
+    (root / "notice.txt").write_text(NOTICE)
+    assert cli("index", str(root))[0] == 0
+    question = "Where does the map collection move?"
+    code, out, err = cli("ask", question, "--json")
+    assert code == 0, err
+    answer = json.loads(out)
+    # The passage's vector is mostly about the reading room: under the cosine bar alone...
+    from desktop.core.answering.answer import MIN_COSINE
+    assert not answer["refused"]
+    assert answer["evidence"][0]["sentence"] == "The map collection moves to the second floor."
+    from desktop.core.config import Settings, home
+    from desktop.core.workspace import Workspace
+    with Workspace(Settings(), home()) as ws:
+        retriever = ws.retriever()
+        found = retriever.search(question)
+        assert found.best_cosine < MIN_COSINE
+        # ...while the sentence that answers is well over it.
+        assert retriever.cosine(found, answer["evidence"][0]["sentence"]) > 0.6
+    # A question the files do not answer is still refused.
+    code, out, _ = cli("ask", "Where does the museum keep its paintings?", "--json")
+    assert code == 0 and json.loads(out)["refused"]
+
+
+def test_the_gate_asks_a_sentence_only_when_the_passage_misses_and_the_sentence_is_strong():
+    from desktop.core.answering.answer import relevant
+    from desktop.core.answering.retrieve import Passage, Retrieval
+
+    passage = Passage(1, "notice.txt", None, None, None, NOTICE, score=1.0)
+    asked: list[str] = []
+
+    def cosine(value):
+        return lambda: asked.append("asked") or value
+
+    diluted = Retrieval([passage], best_cosine=0.25, embed_ms=0, search_ms=0)
+    assert relevant(diluted, 0.67, cosine(0.82)) and asked == ["asked"]
+    assert not relevant(diluted, 0.67, cosine(0.20))
+    assert not relevant(diluted, 0.40, cosine(0.82)) and len(asked) == 2  # weak: not asked
+    assert not relevant(diluted, 0.67)
+    close = Retrieval([passage], best_cosine=0.45, embed_ms=0, search_ms=0)
+    assert relevant(close, 0.67, cosine(0.0)) and len(asked) == 2  # passage passes: not asked
