@@ -162,3 +162,27 @@ def test_a_heading_that_only_restates_the_question_yields_to_the_sentence_that_a
     # Halved, not dropped: a yes/no question's answer can be its own restatement.
     assert rank("Is coinfection common?", ["Coinfection is common."])[0].score > 0
     assert 0 < heading.score < ranked[0].score
+
+
+def test_an_faq_answer_is_the_evidence_for_its_question_though_it_shares_no_word():
+    from pathlib import Path
+
+    faq = (Path(__file__).resolve().parents[1] / "resources" / "samples" / "faq.txt").read_text()
+    ranked = rank("Can I stop indexing halfway?", [faq])
+    assert [s.text for s in ranked[:2]] == [
+        "Yes.", "Press Ctrl-C once: Grounded finishes the batch it is writing and stops."]
+    assert ranked[0].score == 1.0 and faq[ranked[1].start:ranked[1].end].startswith("Press")
+    assert rank("Which embedding model is used?", [faq])[0].text.startswith(
+        "The bundled all-MiniLM-L6-v2")
+    # Its question asks more than this one: the answer counts only as far as they agree.
+    changed = rank("What happens if I change the model?", [faq])
+    assert changed[0].text.startswith("Changing the model means re-embedding")
+    # A question inside a paragraph heads nothing: the prose after it need not answer it.
+    prose = "We asked a hard question. Can the index stop halfway? Rain fell all night."
+    assert [s.text for s in rank("Can the index stop halfway?", [prose])] == []
+    # The answer ends at the blank line after it, or at the next question.
+    two = "How do I stop?\nPress Ctrl-C.\n\nWhat does it cost?\nNothing."
+    assert [s.text for s in rank("How do I stop?", [two])] == ["Press Ctrl-C."]
+    assert [s.text for s in rank("How do I stop?", ["How do I stop?\nPress Ctrl-C.\n"
+                                                    "Why bother?\nTo save power."])] == [
+        "Press Ctrl-C."]

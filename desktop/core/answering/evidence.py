@@ -14,10 +14,15 @@ divided by ``1 + RANK_PRIOR × r`` for a sentence of the passage ranked ``r`` (f
 read the whole passage, and its ranking breaks near-ties. A sentence with no word beyond the
 question's (a heading or title such as "Super Bowl 50" or "The Proposed Amendment") only
 restates it and counts :data:`RESTATEMENT_SHARE` of its score: halved, not dropped, since a
-yes/no question's answer can be its own restatement. Measured against the alternatives on
-../shared/eval (README, "Evidence"): the embedder's cosine of question and sentence ranked
-worse on every set and costs 150-400 ms a question for the sentences of five passages; added
-to this score it changed evidence@1 by under 0.02.
+yes/no question's answer can be its own restatement. In an FAQ the answer follows its
+question and need not share a word with it ("Can I stop indexing halfway?" / "Yes. Press
+Ctrl-C once..."): the sentences after a question that stands on its own line, up to the next
+blank line or question, score at least what that question scores, scaled by the share of its
+words the person asked too (a question that asks something more lends less).
+
+Measured against the alternatives on ../shared/eval (README, "Evidence"): the embedder's
+cosine of question and sentence ranked worse on every set and costs 150-400 ms a question for
+the sentences of five passages; added to this score it changed evidence@1 by under 0.02.
 
 It cannot see meaning: a sentence that answers in other words than the question's ranks
 below one that repeats the question without answering it.
@@ -48,6 +53,10 @@ RESTATEMENT_SHARE = 0.5
 MIN_SHARE_OF_BEST = 0.5
 
 _QUESTION_MARKS = ("?", "？", "؟")  # a sentence that asks is never the answer (an FAQ's)
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# Nothing before a sentence on its line but a heading's, list's or quote's marks, or "Q:".
+_LINE_START = re.compile(r"(?:^|\n)[ \t#*>-]*(?:Q:|Q\.|\d+[.)])?[ \t]*$")
+_LINE_END = re.compile(r"[ \t]*(?:\n|$)")
 _WORD_IN_TEXT = re.compile(r"\w[\w'’-]*")
 
 
@@ -82,23 +91,51 @@ def rank(question: str, passages: Sequence[str], stem: int = STEM,
     for p, text in enumerate(passages):
         spans = sentence_spans(text)
         n += len(spans)
-        for start, end in spans:
+        for start, end, answered in _with_questions_answered(text, spans):
             sentence = flat(text[start:end])
             held = set(stems(sentence, stem))
             shared = held & asked
-            if shared and not sentence.endswith(_QUESTION_MARKS):
+            heading = set(stems(answered, stem)) if answered else set()
+            by = heading & asked  # the words of the question it answers that are asked too
+            if (shared or by) and not sentence.endswith(_QUESTION_MARKS):
                 share = 1.0 if held - asked else restated
-                candidates.append((p, start, end, sentence, shared, share))
+                candidates.append((p, start, end, sentence, shared, share, by,
+                                   len(by) / len(heading) if by else 0.0))
     if not candidates:
         return []
     df = Counter(w for c in candidates for w in c[4])
     weight = {w: math.log(1 + n / df[w]) for w in df}
+    rarest = math.log(1 + n)  # a word no candidate holds
     # The best a sentence could do: every question word found, each as rare as it is here.
-    whole = sum(weight.values()) + sum(math.log(1 + n) for w in asked if w not in weight)
+    whole = sum(weight.values()) + sum(rarest for w in asked if w not in weight)
     ranked = [Sentence(p, start, end, sentence,
-                       share * sum(weight[w] for w in shared) / whole / (1 + prior * p))
-              for p, start, end, sentence, shared, share in candidates]
+                       max(share * sum(weight[w] for w in shared),
+                           alike * sum(weight.get(w, rarest) for w in by))
+                       / whole / (1 + prior * p))
+              for p, start, end, sentence, shared, share, by, alike in candidates]
     return sorted(ranked, key=lambda s: (-s.score, s.passage, s.start))
+
+
+def _with_questions_answered(text: str, spans: Sequence[tuple[int, int]]
+                             ) -> list[tuple[int, int, str]]:
+    """Each sentence span with the question of the text it answers ("" for none): the
+    sentences after a question that stands on a line of its own, up to the next sentence
+    that asks or the next blank line once one has followed (an FAQ: "Can I stop indexing
+    halfway?" on its line, then "Yes. Press Ctrl-C once..."). A question inside a paragraph
+    of prose heads nothing: what follows it need not answer it."""
+    out, question, answered = [], "", 0
+    for i, (start, end) in enumerate(spans):
+        sentence = text[start:end].rstrip()
+        if i and answered and _PARAGRAPH_BREAK.search(text, spans[i - 1][1], start):
+            question = ""
+        out.append((start, end, question))
+        if sentence.endswith(_QUESTION_MARKS):
+            own_line = (_LINE_START.search(text, 0, start) is not None
+                        and _LINE_END.match(text, end) is not None)
+            question, answered = (sentence if own_line else ""), 0
+        elif question:
+            answered += 1
+    return out
 
 
 @dataclass(frozen=True)
