@@ -147,3 +147,10 @@ def test_an_edit_and_a_forget_by_another_connection_are_seen_by_the_next_search(
         writer.forget_root(root[0])
         found = library.search("animals crossing dry sand", k=5, mode="vector").passages
         assert found and all(p.path != str(note) for p in found)
+
+
+def test_words_that_frame_a_question_need_not_be_in_the_files(library):
+    assert library.coverage("What happens when the tenant must give notice?") == 1.0
+    assert library.coverage("Is it possible to give notice by email?") == pytest.approx(2 / 3)
+    assert library.coverage("What does the door code mean?") == 1.0
+    assert library.coverage("What happens to the invoices?") == 0.0

@@ -199,7 +199,8 @@ class Retriever:
         return self._prefixes[stem]
 
     def coverage(self, question: str, collections: Sequence[int] | None = None) -> float:
-        """The share of the question's search words found anywhere in scope (1.0: none).
+        """The share of the question's subject words (its search words but those that frame
+        a question, as "happens" or "possible") found anywhere in scope (1.0: none).
 
         A question about something the files never mention ("Who is Tesla?" over files
         without "Tesla") leaves its rarest words unmatched, however close its vectors come.
@@ -208,7 +209,7 @@ class Retriever:
         exact words fails every inflected language. The exact word is tried first: it reads
         one doclist, where a prefix query merges every term that starts so.
         """
-        asked = keywords.search_words(question)
+        asked = keywords.subject_words(question)
         if not asked:
             return 1.0
         found = sum(1 for w in asked if self._occurs(keywords.quoted(w), collections)

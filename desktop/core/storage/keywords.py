@@ -52,6 +52,13 @@ STOPWORDS = frozenset(
     to was were what when where which who whom whose why will with would you your""".split()
 )
 
+#: Words that frame a question rather than name what it is about ("What happens if...", "Is
+#: it possible to...", "What does it mean?"): a file need not hold them to answer it, so the
+#: relevance gate's count of the question's words found in the files leaves them out.
+FRAMING_WORDS = frozenset(
+    "happen happens happened possible possibly mean means meant tell explain describe know"
+    .split())
+
 
 #: The letters that stand for a word where inflections must not matter (a prefix stem: no
 #: dictionary, any spaced script): the evidence ranking compares words by them, and a
@@ -100,6 +107,12 @@ def words(text: str) -> list[str]:
 def search_words(question: str, max_terms: int = 32) -> list[str]:
     """The distinct searchable words of a question, in order (at most ``max_terms``)."""
     return list(dict.fromkeys(words(question)))[:max_terms]
+
+
+def subject_words(question: str) -> list[str]:
+    """The search words of a question that name what it is about (:data:`FRAMING_WORDS`
+    out)."""
+    return [w for w in search_words(question) if w not in FRAMING_WORDS]
 
 
 def quoted(term: str) -> str:
