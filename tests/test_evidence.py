@@ -35,6 +35,9 @@ def test_an_initial_or_a_lower_case_word_after_a_stop_does_not_end_a_sentence():
         "Акт ЮАР о школах от 1996 г. признал два типа школ.", "Это важно."]
     assert sentences("Ein Motor mit ca. drei Zylindern. Er läuft.") == [
         "Ein Motor mit ca. drei Zylindern.", "Er läuft."]
+    # "No." is a reply unless a number follows it.
+    assert sentences("No. Press Ctrl-C once. See No. 5 on the list (Protocol No. SPH-12).") \
+        == ["No.", "Press Ctrl-C once.", "See No. 5 on the list (Protocol No. SPH-12)."]
     # A blank line still ends one, whatever follows it.
     assert sentences("It ended.\n\nthen a new paragraph") == ["It ended.", "then a new paragraph"]
     # The price, as in Punkt: a sentence that ends with a lone letter runs on into the next.

@@ -41,6 +41,7 @@ SENTENCE_TERMINALS = (
     "\U0001da88"
 )
 _TERMINAL = re.compile(f"[{SENTENCE_TERMINALS}]")
+_HOLDS_DIGIT = re.compile(r"\S*\d")  # the next word holds a digit
 _SHORT_WORD_END = re.compile(r"(?<![^\W\d_])[^\W\d_]{1,2}$")  # a whole word of 1-2 letters
 _UNSPACED_RUN = re.compile(f"[{UNSPACED}]+")
 _WORD = re.compile(r"\w[\w\u0300-\u036f\u0900-\u0dff]*", re.UNICODE)
@@ -73,7 +74,9 @@ def sentence_goes_on(text: str, stop: int, after: int) -> bool:
     a title, a short form: "John C. Messenger", "Дж. А. Гобсон", "Mr. Smith", "U.S.", "z. B."),
     within one line break; and a lower-case word after the terminal on the same line ("ca.
     drei", "1996 г. признал"), since in scripts with capitals a sentence starts with one. A
-    blank line always ends it. The price: a sentence that ends with a lone letter runs on."""
+    blank line always ends it. "No." ends one unless a word with a digit follows ("No. 5",
+    "Protocol No. SPHCC-125-2"): a reply, not a title. The price: a sentence that ends with
+    a lone letter runs on."""
     if stop == 0 or after >= len(text) or not _TERMINAL.match(text, stop - 1):
         return False
     breaks = text.count("\n", stop, after)
@@ -84,6 +87,8 @@ def sentence_goes_on(text: str, stop: int, after: int) -> bool:
     if text[stop - 1] != ".":
         return False
     word = _SHORT_WORD_END.search(text, max(0, stop - 4), stop - 1)
+    if word is not None and word.group() == "No" and not _HOLDS_DIGIT.match(text, after):
+        return False  # the reply "No.", where "No. 5" and "No. SPHCC-125" mark a number
     return word is not None and (len(word.group()) == 1 or word.group().istitle())
 
 
