@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -69,7 +69,7 @@ class Retrieval:
     #: The share of the question's search terms that occur anywhere in scope, 0..1.
     coverage: float = 1.0
     #: The question's vector (None when the vector search did not run).
-    query: np.ndarray | None = None
+    query: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def fuse(rankings: Sequence[Sequence[int]], weights: Sequence[float] | None = None,

@@ -63,9 +63,9 @@ def facts(sentence: str) -> set[str]:
     """The words of ``sentence`` that carry a checkable fact, lower-cased: anything with a
     digit (numbers, dates, amounts), English numbers in words (:data:`NUMBER_WORDS`) and
     capitalised words inside the sentence (names). A changed fact in an otherwise copied
-    sentence is one of these. Read as the keyword index
-    reads text (:func:`keywords.index_text`), so a number is apart from the Chinese or Thai
-    letters it touches: "1785年" holds the fact "1785", "Eutelsat的" the name "eutelsat"."""
+    sentence is one of these. Read as the keyword index reads text
+    (:func:`keywords.index_text`), so a number is apart from the Chinese or Thai letters it
+    touches: "1785年" holds the fact "1785", "Eutelsat的" the name "eutelsat"."""
     spaced = keywords.index_text(sentence)
     found = {m.group().lower().rstrip(".,") for m in _FACT.finditer(spaced)}
     found |= {m.group().lower() for m in NAME_WORD.finditer(spaced.strip())}
