@@ -9,13 +9,8 @@ from pathlib import Path
 
 import click
 
-from desktop.cli.terminal import CancelOnInterrupt, ProgressLine, emit, err, workspace
+from desktop.cli.terminal import CancelOnInterrupt, ProgressLine, count, emit, err, workspace
 from desktop.core.jobs import run_job
-
-
-def _count(n: int, noun: str) -> str:
-    """``n`` and its noun in words: "1 page", "3 pages"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @click.command()
@@ -63,9 +58,9 @@ def index(
     state = "cancelled; run again to resume" if report.cancelled else "done"
     err(f"{state}: {report.added} added, {report.updated} updated, {report.moved} moved, "
         f"{report.removed} removed, {report.unchanged} unchanged, {len(report.failed)} failed, "
-        f"{len(report.skipped)} skipped; {_count(report.chunks, 'chunk')} in "
+        f"{len(report.skipped)} skipped; {count(report.chunks, 'chunk')} in "
         f"{report.seconds:.1f} s"
-        + (f"; {_count(report.ocr_pages, 'page')} read by OCR" if report.ocr_pages else ""))
+        + (f"; {count(report.ocr_pages, 'page')} read by OCR" if report.ocr_pages else ""))
     if as_json:
         click.echo(json.dumps(asdict(report), ensure_ascii=False, default=str))
     if report.cancelled:
@@ -91,25 +86,25 @@ def status(as_json: bool) -> None:
             f"embedder  {summary.embedder or '(none yet)'}"
             + (f" ({summary.embedder_dim} dims)" if summary.embedder_dim else "")
         )
-        click.echo(f"total     {_count(summary.documents, 'document')}, "
-                   f"{_count(summary.chunks, 'chunk')}")
+        click.echo(f"total     {count(summary.documents, 'document')}, "
+                   f"{count(summary.chunks, 'chunk')}")
         for coll in summary.collections:
-            click.echo(f"\n[{coll.name}] {_count(coll.documents, 'document')}, "
-                       f"{_count(coll.chunks, 'chunk')}")
+            click.echo(f"\n[{coll.name}] {count(coll.documents, 'document')}, "
+                       f"{count(coll.chunks, 'chunk')}")
             for root in coll.roots:
                 states = ", ".join(f"{n} {s}" for s, n in sorted(root.by_status.items()))
                 click.echo(
-                    f"  {root.path}: {_count(root.documents, 'document')} ({states}), "
-                    f"{_count(root.chunks, 'chunk')}"
+                    f"  {root.path}: {count(root.documents, 'document')} ({states}), "
+                    f"{count(root.chunks, 'chunk')}"
                 )
             for prob in coll.problems:
                 click.echo(f"  {prob.status:<10} {prob.path}: {prob.reason}")
             if coll.ocr_documents:
-                click.echo(f"  {_count(coll.ocr_documents, 'document')} read by OCR"
+                click.echo(f"  {count(coll.ocr_documents, 'document')} read by OCR"
                            + (f"; {len(coll.weak_ocr)} with weak OCR, worth checking:"
                               if coll.weak_ocr else ""))
             for weak in coll.weak_ocr:
-                click.echo(f"  weak OCR   {weak.path}: {_count(weak.pages, 'page')}, "
+                click.echo(f"  weak OCR   {weak.path}: {count(weak.pages, 'page')}, "
                            f"confidence {weak.confidence:.0%}")
 
     emit(summary.to_dict(), as_json, human)

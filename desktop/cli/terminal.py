@@ -79,6 +79,11 @@ def model_setting(model: Path | str | None) -> str | None:
     return resolve_model(str(model), home().data, tuple(Settings.load().model_folders))
 
 
+def count(n: int, noun: str) -> str:
+    """``n`` and its noun in words: "1 page", "3 pages"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 class ProgressLine:
     """Progress on stderr: one rewritten line on a terminal, a line a second otherwise."""
 
@@ -95,9 +100,9 @@ class ProgressLine:
         if p.ocr_page is not None:
             ocr = f"OCR page {p.ocr_page[0] + 1}/{p.ocr_page[1]} · "
         if p.ocr_pages_done:
-            ocr += f"{p.ocr_pages_done} OCR pages at {p.ocr_pages_per_s:.2f}/s · "
+            ocr += f"{count(p.ocr_pages_done, 'OCR page')} at {p.ocr_pages_per_s:.2f}/s · "
         self.text(
-            f"indexing {p.files_done}/{p.files_total} files · {p.chunks_done} chunks · "
+            f"indexing {p.files_done}/{p.files_total} files · {count(p.chunks_done, 'chunk')} · "
             f"{p.chunks_per_s:.1f} chunks/s · {ocr}ETA {fmt_eta(p.eta_s)} · {current}", force)
 
     def text(self, line: str, force: bool = False) -> None:
