@@ -257,8 +257,8 @@ class Answerer:
         sources, evidence = self.focused(question, sources)
         timings["evidence_ms"] = (time.perf_counter() - t0) * 1000
         best = evidence[0].score if evidence else 0.0
-        if found is not None and not relevant(
-                found, best, lambda: self.retriever.cosine(found, evidence[0].sentence)):
+        if found is not None and not passes_gate(
+                self.retriever, found, best, evidence[0].sentence if evidence else None):
             shown = sources if evidence else []
             yield Found(evidence, shown, asked=False)
             timings["total_ms"] = timings["evidence_ms"]
@@ -325,3 +325,11 @@ def relevant(found: Retrieval, evidence: float = 1.0,
         return False
     cosine = sentence_cosine()
     return cosine is not None and cosine >= MIN_COSINE
+
+
+def passes_gate(retriever: Retriever, found: Retrieval, evidence: float,
+                sentence: str | None) -> bool:
+    """:func:`relevant` for ``found``, whose best evidence sentence is ``sentence`` scoring
+    ``evidence``; that sentence is embedded only if the gate needs its cosine."""
+    cosine = (lambda: retriever.cosine(found, sentence)) if sentence else None
+    return relevant(found, evidence, cosine)

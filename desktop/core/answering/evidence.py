@@ -54,8 +54,8 @@ MIN_SHARE_OF_BEST = 0.5
 
 _QUESTION_MARKS = ("?", "？", "؟")  # a sentence that asks is never the answer (an FAQ's)
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-# Nothing before a sentence on its line but a heading's, list's or quote's marks, or "Q:".
-_LINE_START = re.compile(r"(?:^|\n)[ \t#*>-]*(?:Q:|Q\.|\d+[.)])?[ \t]*$")
+# What may stand before a sentence on its line: a heading's, list's or quote's marks, or "Q:".
+_LINE_MARKS = re.compile(r"[ \t#*>-]*(?:Q:|Q\.|\d+[.)])?[ \t]*")
 _LINE_END = re.compile(r"[ \t]*(?:\n|$)")
 _WORD_IN_TEXT = re.compile(r"\w[\w'’-]*")
 
@@ -130,7 +130,8 @@ def _with_questions_answered(text: str, spans: Sequence[tuple[int, int]]
             question = ""
         out.append((start, end, question))
         if sentence.endswith(_QUESTION_MARKS):
-            own_line = (_LINE_START.search(text, 0, start) is not None
+            line = text.rfind("\n", 0, start) + 1
+            own_line = (_LINE_MARKS.fullmatch(text, line, start) is not None
                         and _LINE_END.match(text, end) is not None)
             question, answered = (sentence if own_line else ""), 0
         elif question:

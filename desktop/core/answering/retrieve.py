@@ -246,6 +246,7 @@ class Retriever:
         vec_ids: list[int] = []
         vec_scores: list[float] = []
         best: float | None = None
+        query = None
         embed_ms = 0.0
         if mode in ("hybrid", "vector"):
             query = self.embedder.embed([question])[0]
@@ -272,8 +273,7 @@ class Retriever:
             for cid, score in top if cid in passages
         ]
         search_ms = (time.perf_counter() - t0) * 1000 - embed_ms
-        return Retrieval(result, best, embed_ms, search_ms, fit, coverage,
-                         query if mode in ("hybrid", "vector") else None)
+        return Retrieval(result, best, embed_ms, search_ms, fit, coverage, query)
 
     def cosine(self, found: Retrieval, text: str) -> float | None:
         """The cosine of ``found``'s question and ``text`` (one embedding, a few ms; None

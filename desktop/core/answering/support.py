@@ -56,7 +56,6 @@ NUMBER_WORDS = frozenset(
     "ninety hundred thousand million billion trillion dozen twice thrice half "
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
     "hundredth thousandth millionth".split())
-_WORD = re.compile(r"\w+")
 
 
 def facts(sentence: str) -> set[str]:
@@ -69,7 +68,7 @@ def facts(sentence: str) -> set[str]:
     spaced = keywords.index_text(sentence)
     found = {m.group().lower().rstrip(".,") for m in _FACT.finditer(spaced)}
     found |= {m.group().lower() for m in NAME_WORD.finditer(spaced.strip())}
-    found |= {w for w in _WORD.findall(spaced.lower()) if w in NUMBER_WORDS}
+    found |= NUMBER_WORDS.intersection(keywords.words(spaced))
     return {f for f in found if f}
 
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from desktop.core.answering import evidence
-from desktop.core.answering.answer import relevant
+from desktop.core.answering.answer import passes_gate
 from desktop.core.answering.follow_up import search_text
 from desktop.core.answering.retrieve import Passage, Retrieval, Retriever
 from desktop.core.answering.sentences import flat, sentence_spans
@@ -39,10 +39,9 @@ def _holds(sentences: Sequence[str], answers: Sequence[str], k: int) -> float:
 
 def gate_passes(retriever: Retriever, found: Retrieval, ranked: Sequence[evidence.Sentence]
                 ) -> bool:
-    """The answerer's relevance gate over ``ranked`` evidence (:func:`relevant`)."""
-    if not ranked:
-        return relevant(found, 0.0)
-    return relevant(found, ranked[0].score, lambda: retriever.cosine(found, ranked[0].text))
+    """The answerer's relevance gate over ``ranked`` evidence (:func:`passes_gate`)."""
+    best = ranked[0] if ranked else None
+    return passes_gate(retriever, found, best.score if best else 0.0, best and best.text)
 
 
 def _gate_refuses(retriever: Retriever, question: str, k: int, mode: str) -> bool:
